@@ -1,0 +1,98 @@
+// weakref/detail/block_allocator.hpp — one allocation per object: the control block that
+// std::shared_ptr creates for (pointer, object_header, allocator) and the object itself.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <utility>
+
+#include "weakref/detail/object_header.hpp"
+
+namespace weakref::detail {
+
+// The object is constructed before std::shared_ptr sees it (so shared_ptr's constructor can
+// wire enable_shared_from_this), which means the block must exist first. So weakref::make_shared
+// allocates [control block | object] itself and hands the front part to std::shared_ptr
+// through this allocator, whose allocate() returns it instead of allocating.
+template <class T>
+inline constexpr std::size_t block_alignment =
+    alignof(T) > alignof(std::max_align_t) ? alignof(T) : alignof(std::max_align_t);
+
+// The allocation unit: blocks are arrays of these, so the user's allocator aligns them.
+template <class T>
+struct alignas(block_alignment<T>) block_unit {
+  std::byte bytes[block_alignment<T>];
+};
+
+template <class T, class Alloc>
+struct block_layout;
+
+template <class U, class T, class Alloc>
+class block_allocator {
+ public:
+  using value_type = U;
+  using unit = block_unit<T>;
+  using unit_allocator = typename std::allocator_traits<Alloc>::template rebind_alloc<unit>;
+  using layout = block_layout<T, Alloc>;
+
+  block_allocator(const Alloc& alloc, unit* block) noexcept : units_(alloc), block_(block) {}
+  template <class V>
+  block_allocator(const block_allocator<V, T, Alloc>& other) noexcept
+      : units_(other.units_), block_(other.block_) {}
+  template <class V>
+  struct rebind {
+    using other = block_allocator<V, T, Alloc>;
+  };
+
+  U* allocate(std::size_t n) noexcept {
+    static_assert(sizeof(U) <= layout::object_offset && alignof(U) <= alignof(unit),
+                  "weakref: this standard library's shared_ptr control block is larger than "
+                  "block_allocator::control_block_model; update the model");
+    (void)n;  // always 1: std::shared_ptr allocates exactly one control block
+    return static_cast<U*>(static_cast<void*>(std::exchange(block_, nullptr)));
+  }
+  void deallocate(U* p, std::size_t) noexcept {
+    std::allocator_traits<unit_allocator>::deallocate(units_, static_cast<unit*>(static_cast<void*>(p)),
+                                                      layout::units);
+  }
+
+  template <class V>
+  friend bool operator==(const block_allocator& a, const block_allocator<V, T, Alloc>& b) noexcept {
+    return a.units_ == b.units_;
+  }
+
+ private:
+  template <class, class, class>
+  friend class block_allocator;
+  [[no_unique_address]] unit_allocator units_;
+  unit* block_;
+};
+
+template <class T, class Alloc>
+struct block_layout {
+  using allocator = block_allocator<T, T, Alloc>;
+  // For sizing only: std::shared_ptr's control block for a pointer with a deleter and an
+  // allocator is a vtable pointer, two counters, the deleter, the allocator and the pointer
+  // (libstdc++: int counters; libc++: long counters). block_allocator::allocate checks that
+  // the real one fits, so a standard library with another layout fails to compile, not to run.
+  struct control_block_model {
+    virtual ~control_block_model() = default;
+#if defined(_LIBCPP_VERSION)
+    long use, weak;
+#else
+    int use, weak;
+#endif
+    object_header deleter;
+    allocator alloc;
+    void* pointer;
+  };
+  static constexpr std::size_t round_up(std::size_t n, std::size_t to) {
+    return (n + to - 1) / to * to;
+  }
+  static constexpr std::size_t object_offset = round_up(sizeof(control_block_model), alignof(T));
+  static constexpr std::size_t units =
+      round_up(object_offset + sizeof(T), block_alignment<T>) / block_alignment<T>;
+};
+
+}  // namespace weakref::detail

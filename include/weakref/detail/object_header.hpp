@@ -1,0 +1,306 @@
+// weakref/detail/object_header.hpp — the per-object state behind every weak reference:
+// the list of weak reference objects (nodes) and the death hook that expires them.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "weakref/unraisable.hpp"
+
+namespace weakref::detail {
+
+class object_header;
+
+// What a weak reference object is, for canonical sharing (CPython: callback-less refs and
+// proxies are shared per object; everything else is its own object).
+enum class node_kind : unsigned char { canonical_ref, canonical_proxy, other };
+
+// weakref_node: one weak reference object (CPython's PyWeakReference). Every copy of a
+// ref/proxy/weak_method handle shares one node and counts in `handles_`; the object's list
+// links the node without owning it. When the last handle goes, the node unlinks itself.
+class weakref_node {
+ public:
+  weakref_node(object_header& header, std::weak_ptr<const void> owner, node_kind kind,
+               bool has_callback) noexcept
+      : owner_(std::move(owner)), header_(&header), kind_(kind), callback_pending_(has_callback) {}
+  weakref_node(const weakref_node&) = delete;
+  weakref_node& operator=(const weakref_node&) = delete;
+  virtual ~weakref_node() = default;
+
+  void retain() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Takes a handle unless the last one is already gone (the node is being destroyed).
+  bool try_retain() noexcept {
+    auto n = handles_.load(std::memory_order_relaxed);
+    while (n != 0) {
+      if (handles_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+
+  inline void release() noexcept;
+
+  std::shared_ptr<const void> lock() const noexcept { return owner_.lock(); }
+  bool alive() const noexcept { return !owner_.expired(); }
+  // Python: r.__callback__ is not None. Cleared when the object dies, before any callback.
+  bool has_callback() const noexcept { return callback_pending_.load(std::memory_order_acquire); }
+  // The object's identity: stable before and after death, never reused while a node lives
+  // (the node's weak_ptr keeps the control block, and so the header, allocated).
+  const object_header* owner_id() const noexcept { return header_; }
+  node_kind kind() const noexcept { return kind_; }
+
+ private:
+  friend class object_header;
+  // Runs the callback. Called once, after every weak reference to the object is dead.
+  virtual void fire() {}
+  virtual std::string_view where() const noexcept { return "weakref callback"; }
+
+  std::atomic<std::size_t> handles_{1};
+  std::weak_ptr<const void> owner_;
+  object_header* header_;
+  weakref_node* prev_ = nullptr;  // guarded by the header's lock while linked_
+  weakref_node* next_ = nullptr;  // ... and reused as the dispatch chain once unlinked
+  node_kind kind_;
+  bool linked_ = false;
+  std::atomic<bool> callback_pending_;
+};
+
+// A node whose callback is `fire_`, a callable taking the node (which it may wrap in a handle).
+template <class Fire>
+class callback_node final : public weakref_node {
+ public:
+  callback_node(object_header& header, std::weak_ptr<const void> owner, node_kind kind,
+                std::string_view where, Fire fire)
+      : weakref_node(header, std::move(owner), kind, true), where_(where), fire_(std::move(fire)) {}
+
+ private:
+  void fire() override { fire_(*this); }
+  std::string_view where() const noexcept override { return where_; }
+
+  std::string_view where_;
+  Fire fire_;
+};
+
+// object_header: the deleter of every object made by weakref::make_shared, so std::shared_ptr
+// stores it in the control block and std::get_deleter finds it from any shared_ptr that shares
+// ownership (base-class and aliasing pointers included). Its call operator is the death hook:
+// it runs when the last strong reference goes, before the object's destructor.
+//
+// All its state is one word: the head of the node list, with bit 0 as a spin lock. The list
+// is [canonical refs][canonical proxies][other nodes, newest first] (CPython's order).
+class object_header {
+ public:
+  object_header() noexcept = default;
+  // std::shared_ptr moves its deleter into the control block before the object is shared.
+  object_header(object_header&&) noexcept {}
+  object_header& operator=(object_header&&) = delete;
+
+  template <class T>
+  void operator()(T* object) noexcept {
+    // Nodes are only linked while a strong reference exists, so an empty list stays empty.
+    if (state_.load(std::memory_order_acquire) != 0) expire();
+    object->~T();
+  }
+
+  // Returns a new handle to the canonical node of `kind`, creating it if needed.
+  template <class MakeNode>
+  weakref_node* canonical(node_kind kind, MakeNode make) {
+    if (auto* node = find_canonical(kind)) return node;
+    weakref_node* created = make();
+    weakref_node* head = lock();
+    for (auto* n = head; n && n->kind_ != node_kind::other; n = n->next_) {
+      if (n->kind_ == kind && n->try_retain()) {  // another thread created it meanwhile
+        unlock(head);
+        delete created;
+        return n;
+      }
+    }
+    unlock(insert(head, created));
+    return created;
+  }
+
+  // Links a new non-canonical node; the caller owns its first handle.
+  void link(weakref_node* node) noexcept { unlock(insert(lock(), node)); }
+
+  void unlink(weakref_node* node) noexcept {
+    weakref_node* head = lock();
+    if (node->linked_) {
+      if (node->prev_) node->prev_->next_ = node->next_;
+      if (node->next_) node->next_->prev_ = node->prev_;
+      if (head == node) head = node->next_;
+      node->linked_ = false;
+    }
+    unlock(head);
+  }
+
+  // Number of live weak reference objects (CPython: getweakrefcount).
+  std::size_t count() noexcept {
+    std::size_t n = 0;
+    weakref_node* head = lock();
+    for (auto* node = head; node; node = node->next_) {
+      n += node->handles_.load(std::memory_order_relaxed) != 0;
+    }
+    unlock(head);
+    return n;
+  }
+
+  // New handles to every live node, in list order (CPython: getweakrefs).
+  std::vector<weakref_node*> nodes() {
+    std::vector<weakref_node*> result;
+    for (;;) {
+      result.reserve(count());
+      weakref_node* head = lock();
+      std::size_t live = 0;
+      for (auto* node = head; node; node = node->next_) {
+        live += node->handles_.load(std::memory_order_relaxed) != 0;
+      }
+      if (live <= result.capacity()) {  // never allocate under the lock
+        for (auto* node = head; node; node = node->next_) {
+          if (node->try_retain()) result.push_back(node);
+        }
+        unlock(head);
+        return result;
+      }
+      unlock(head);  // nodes were linked meanwhile: make room and look again
+    }
+  }
+
+ private:
+  static constexpr std::uintptr_t locked_bit = 1;
+
+  weakref_node* find_canonical(node_kind kind) noexcept {
+    weakref_node* head = lock();
+    weakref_node* found = nullptr;
+    for (auto* n = head; n && n->kind_ != node_kind::other; n = n->next_) {
+      if (n->kind_ == kind && n->try_retain()) {
+        found = n;
+        break;
+      }
+    }
+    unlock(head);
+    return found;
+  }
+
+  // Spin lock on bit 0 of the head word. Critical sections are a few pointer writes (or one
+  // pass over the list at death), so spinning, then yielding, beats a kernel mutex here.
+  weakref_node* lock() noexcept {
+    auto state = state_.load(std::memory_order_relaxed);
+    for (unsigned spins = 0;; ++spins) {
+      if ((state & locked_bit) == 0 &&
+          state_.compare_exchange_weak(state, state | locked_bit, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return reinterpret_cast<weakref_node*>(state);
+      }
+      if (spins >= 64) std::this_thread::yield();
+      state = state_.load(std::memory_order_relaxed);
+    }
+  }
+
+  void unlock(weakref_node* head) noexcept {
+    state_.store(reinterpret_cast<std::uintptr_t>(head), std::memory_order_release);
+  }
+
+  // Inserts `node` where its kind belongs; returns the new head. Called under the lock.
+  static weakref_node* insert(weakref_node* head, weakref_node* node) noexcept {
+    weakref_node* prev = nullptr;
+    weakref_node* next = head;
+    auto before = [node](const weakref_node* n) {
+      return node->kind_ == node_kind::canonical_ref ||
+             (node->kind_ == node_kind::canonical_proxy && n->kind_ != node_kind::canonical_ref) ||
+             n->kind_ == node_kind::other;
+    };
+    while (next && !before(next)) {
+      prev = next;
+      next = next->next_;
+    }
+    node->prev_ = prev;
+    node->next_ = next;
+    node->linked_ = true;
+    if (next) next->prev_ = node;
+    if (!prev) return node;
+    prev->next_ = node;
+    return head;
+  }
+
+  // The object is dying: unlink every node at once, so every weak reference answers nullptr
+  // before any callback runs; then call back the nodes that still have a handle, in list order
+  // (newest first), outside the lock so callbacks may do anything, including dropping other
+  // objects (whose callbacks then run nested). The +1 taken here keeps a node whose other
+  // handles are dropped by an earlier callback alive and called (CPython's snapshot).
+  void expire() noexcept {
+    weakref_node* head = lock();
+    weakref_node* calls = nullptr;
+    weakref_node** tail = &calls;
+    for (auto* node = head; node;) {
+      auto* next = node->next_;
+      node->linked_ = false;
+      node->prev_ = node->next_ = nullptr;
+      if (node->callback_pending_.exchange(false, std::memory_order_acq_rel) &&
+          node->try_retain()) {
+        *tail = node;
+        tail = &node->next_;
+      }
+      node = next;
+    }
+    unlock(nullptr);
+    while (calls) {
+      auto* node = calls;
+      calls = node->next_;
+      node->next_ = nullptr;
+      try {
+        node->fire();
+      } catch (...) {
+        report_unraisable(std::current_exception(), node->where());
+      }
+      node->release();
+    }
+  }
+
+  std::atomic<std::uintptr_t> state_{0};
+};
+
+inline void weakref_node::release() noexcept {
+  if (handles_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  header_->unlink(this);
+  delete this;  // may drop the last weak count, freeing the header: after unlink returns
+}
+
+// node_handle: an owning pointer to a node (one handle). Copying takes another handle.
+class node_handle {
+ public:
+  node_handle() noexcept = default;
+  explicit node_handle(weakref_node* adopted) noexcept : node_(adopted) {}
+  node_handle(const node_handle& other) noexcept : node_(other.node_) {
+    if (node_) node_->retain();
+  }
+  node_handle(node_handle&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  node_handle& operator=(node_handle other) noexcept {
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~node_handle() {
+    if (node_) node_->release();
+  }
+
+  // A new handle to `node`, which the caller keeps alive meanwhile.
+  static node_handle share(weakref_node& node) noexcept {
+    node.retain();
+    return node_handle(&node);
+  }
+
+  weakref_node* get() const noexcept { return node_; }
+  weakref_node* operator->() const noexcept { return node_; }
+  explicit operator bool() const noexcept { return node_ != nullptr; }
+  void reset() noexcept { node_handle().swap(*this); }
+  void swap(node_handle& other) noexcept { std::swap(node_, other.node_); }
+
+ private:
+  weakref_node* node_ = nullptr;
+};
+
+}  // namespace weakref::detail

@@ -1,0 +1,225 @@
+// weakref/finalize.hpp — weakref::finalize: call a function once, when an object dies, when
+// called, or at normal program exit. Python: weakref.finalize.
+//
+// Example:
+//   auto file = weakref::make_shared<TempFile>("/tmp/x");
+//   weakref::finalize cleanup(file, remove_path, std::string("/tmp/x"));  // args by value
+//   file.reset();            // remove_path("/tmp/x") runs now, once
+//   cleanup.alive();         // false
+//
+// The function and its arguments are stored by value and must not own the object (a lambda
+// capturing the shared_ptr, say), or the object never dies before exit (as in CPython).
+//
+// Lifetime and thread-safety: handles may be copied, called, detached and destroyed on any
+// thread; the function runs exactly once, on the thread that wins (the one dropping the last
+// strong reference, calling the finalizer, or running exit). Dropping every handle does not
+// cancel it: a process-wide registry keeps it, and at normal exit (std::atexit, registered
+// when the first finalize is created) runs those still alive whose atexit() is true, newest
+// first. After that, finalizers no longer run.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "weakref/detail/object_header.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/unraisable.hpp"
+
+namespace weakref {
+namespace detail {
+
+class finalizer_registry;
+
+// The state every handle, the registry and the object's death callback share.
+class finalizer {
+ public:
+  finalizer() = default;
+  finalizer(const finalizer&) = delete;
+  finalizer& operator=(const finalizer&) = delete;
+  virtual ~finalizer() = default;
+
+  bool alive() const noexcept { return !claimed_.load(std::memory_order_acquire); }
+
+  // Runs the function if this call is the one that ends the finalizer; returns whether it ran.
+  // The caller holds a reference to *this.
+  inline bool run();
+
+  bool detach() noexcept {
+    if (!claim()) return false;
+    release();
+    return true;
+  }
+
+  std::atomic<bool> atexit{true};
+  std::uint64_t sequence = 0;  // creation order, set by the registry
+  node_handle node;            // the death callback; touched only by the claimer once created
+
+ private:
+  virtual void call() = 0;
+  virtual void drop_payload() noexcept = 0;
+
+  bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
+  // The function, its arguments and the death callback go as soon as the finalizer is over.
+  void release() noexcept {
+    drop_payload();
+    node.reset();
+  }
+
+  std::atomic<bool> claimed_{false};
+};
+
+template <class F, class... Args>
+class payload_finalizer final : public finalizer {
+ public:
+  template <class G, class... A>
+  explicit payload_finalizer(G&& func, A&&... args)
+      : payload_(std::in_place, std::forward<G>(func), std::forward<A>(args)...) {}
+
+ private:
+  void call() override {
+    std::apply([](F& func, Args&... args) { std::invoke(func, args...); }, *payload_);
+  }
+  void drop_payload() noexcept override { payload_.reset(); }
+
+  std::optional<std::tuple<F, Args...>> payload_;
+};
+
+// Every finalizer still alive, for the run at exit. Dead entries are swept when the registry
+// has doubled since the last sweep, so deaths never take this process-wide lock.
+class finalizer_registry {
+ public:
+  static finalizer_registry& instance() {
+    static auto* registry = new finalizer_registry;  // never destroyed: used during exit
+    return *registry;
+  }
+
+  void add(std::shared_ptr<finalizer> f) {
+    std::lock_guard lock(mutex_);
+    if (!exit_hook_registered_) {
+      exit_hook_registered_ = std::atexit([] { instance().run_at_exit(); }) == 0;
+    }
+    if (entries_.size() >= sweep_at_) {
+      std::erase_if(entries_, [](const auto& e) { return !e->alive(); });
+      sweep_at_ = std::max<std::size_t>(64, 2 * entries_.size());
+    }
+    f->sequence = next_sequence_++;
+    entries_.push_back(std::move(f));
+    ++generation_;
+  }
+
+  bool shut_down() const noexcept { return shut_down_.load(std::memory_order_acquire); }
+
+  // CPython's finalize._exitfunc: run the alive atexit finalizers newest first; when one
+  // creates another finalizer, look again. Then no finalizer runs any more.
+  void run_at_exit() noexcept {
+    std::vector<std::shared_ptr<finalizer>> pending;
+    std::uint64_t seen = 0;
+    for (bool first = true;; first = false) {
+      {
+        std::lock_guard lock(mutex_);
+        if (first || generation_ != seen) {
+          pending.clear();
+          for (auto& e : entries_) {
+            if (e->alive() && e->atexit.load()) pending.push_back(e);
+          }
+          seen = generation_;
+        }
+      }
+      if (pending.empty()) break;
+      auto f = std::move(pending.back());
+      pending.pop_back();
+      try {
+        f->run();
+      } catch (...) {
+        report_unraisable(std::current_exception(), "finalize at exit");
+      }
+    }
+    shut_down_.store(true, std::memory_order_release);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<finalizer>> entries_;  // in creation order
+  std::size_t sweep_at_ = 64;
+  std::uint64_t next_sequence_ = 0;
+  std::uint64_t generation_ = 0;
+  bool exit_hook_registered_ = false;
+  std::atomic<bool> shut_down_{false};
+};
+
+inline bool finalizer::run() {
+  if (!claim()) return false;
+  struct releaser {
+    finalizer* f;
+    ~releaser() { f->release(); }
+  } guard{this};
+  if (finalizer_registry::instance().shut_down()) return false;  // CPython: _shutdown
+  call();
+  return true;
+}
+
+}  // namespace detail
+
+// weakref::finalize
+//
+// A handle to a finalizer: func(args...) runs exactly once — when `obj` dies (as a weakref
+// callback, in CPython's newest-first order among the object's callbacks; exceptions go to
+// the unraisable hook), when called, or at normal exit if still alive and atexit() is true.
+// Copies are handles to the same finalizer; a default-constructed one is dead.
+class finalize {
+ public:
+  finalize() noexcept = default;
+
+  // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
+  template <class T, class F, class... Args>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+  finalize(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
+    auto& header = detail::header_of(obj, "weakref::finalize");
+    auto state = std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
+        std::forward<F>(func), std::forward<Args>(args)...);
+    auto fire = [state = std::shared_ptr<detail::finalizer>(state)](detail::weakref_node&) {
+      state->run();
+    };
+    auto* node = new detail::callback_node<decltype(fire)>(
+        header, std::weak_ptr<const void>(obj), detail::node_kind::other, "finalize", std::move(fire));
+    state->node = detail::node_handle(node);  // the finalizer keeps its callback registered
+    header.link(node);
+    detail::finalizer_registry::instance().add(state);
+    state_ = std::move(state);
+  }
+
+  // Neither run nor detached yet (and the object has not died).
+  bool alive() const noexcept { return state_ && state_->alive(); }
+
+  // Cancels the finalizer; true if it was alive.
+  bool detach() noexcept { return state_ && state_->detach(); }
+
+  // Runs func(args...) now if alive; true if it ran. Exceptions from func propagate.
+  bool operator()() { return state_ && state_->run(); }
+
+  // Whether it runs at exit if still alive; false once it is dead (setting is then ignored).
+  bool atexit() const noexcept { return alive() && state_->atexit.load(); }
+  void atexit(bool value) noexcept {
+    if (alive()) state_->atexit.store(value);
+  }
+
+  friend bool operator==(const finalize& a, const finalize& b) noexcept {
+    return a.state_ == b.state_;
+  }
+
+ private:
+  std::shared_ptr<detail::finalizer> state_;
+};
+
+}  // namespace weakref

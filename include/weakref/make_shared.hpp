@@ -1,0 +1,92 @@
+// weakref/make_shared.hpp — creating objects that can be weakly referenced.
+// Python: only objects whose type has a __weakref__ slot can be weakly referenced; here, only
+// objects created by weakref::make_shared or weakref::allocate_shared can.
+//
+// Example:
+//   auto widget = weakref::make_shared<Widget>("name", 3);  // a plain std::shared_ptr<Widget>
+//   std::shared_ptr<Base> base = widget;                     // still weakrefable: same owner
+//   assert(weakref::is_weakrefable(base));
+//   assert(!weakref::is_weakrefable(std::make_shared<Widget>("other", 1)));
+//
+// Lifetime and thread-safety: the result is an ordinary std::shared_ptr (copies, conversions,
+// aliasing, std::weak_ptr, use_count and enable_shared_from_this behave as with
+// std::make_shared). Its control block also holds the object's weak reference list, whose
+// callbacks run when the last strong reference goes, on that thread, before ~T.
+#pragma once
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "weakref/detail/block_allocator.hpp"
+#include "weakref/detail/object_header.hpp"
+#include "weakref/errors.hpp"
+
+#if !defined(__cpp_rtti) && !defined(__GXX_RTTI)
+#error "weakref needs RTTI: it finds an object's weak reference list with std::get_deleter"
+#endif
+
+namespace weakref {
+
+// weakref::allocate_shared<T>(alloc, args...)
+//
+// Like std::allocate_shared: one allocation from `alloc` (rebound) holds the control block and
+// the object, which is constructed with std::allocator_traits<Alloc>::construct (so
+// uses-allocator construction works) and destroyed with its destructor.
+// Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
+template <class T, class Alloc, class... Args>
+  requires(!std::is_array_v<T>)
+std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
+  using object_allocator = typename std::allocator_traits<Alloc>::template rebind_alloc<T>;
+  using block_allocator = detail::block_allocator<T, T, object_allocator>;
+  using layout = detail::block_layout<T, object_allocator>;
+  using unit_traits = std::allocator_traits<typename block_allocator::unit_allocator>;
+
+  object_allocator objects(alloc);
+  typename block_allocator::unit_allocator units(objects);
+  auto* block = unit_traits::allocate(units, layout::units);
+  auto* object = static_cast<T*>(static_cast<void*>(reinterpret_cast<std::byte*>(block) +
+                                                    layout::object_offset));
+  try {
+    std::allocator_traits<object_allocator>::construct(objects, object,
+                                                       std::forward<Args>(args)...);
+  } catch (...) {
+    unit_traits::deallocate(units, block, layout::units);
+    throw;
+  }
+  // Handing shared_ptr the constructed T* lets it wire enable_shared_from_this itself.
+  return std::shared_ptr<T>(object, detail::object_header{}, block_allocator(objects, block));
+}
+
+// weakref::make_shared<T>(args...)
+//
+// Like std::make_shared<T>(args...), but the object can be weakly referenced.
+template <class T, class... Args>
+  requires(!std::is_array_v<T>)
+std::shared_ptr<T> make_shared(Args&&... args) {
+  return weakref::allocate_shared<T>(std::allocator<T>(), std::forward<Args>(args)...);
+}
+
+// weakref::is_weakrefable(p)
+//
+// True if `p` shares ownership of an object made by weakref::make_shared or
+// weakref::allocate_shared (whatever pointer it stores); false for empty pointers and others.
+template <class T>
+bool is_weakrefable(const std::shared_ptr<T>& p) noexcept {
+  return std::get_deleter<detail::object_header>(p) != nullptr;
+}
+
+namespace detail {
+
+// The header of `p`'s object, or type_error naming `facility` and the fix.
+template <class T>
+object_header& header_of(const std::shared_ptr<T>& p, const char* facility) {
+  if (auto* header = std::get_deleter<object_header>(p)) return *header;
+  throw type_error(std::string(facility) +
+                   (p ? ": this std::shared_ptr was not created by weakref::make_shared"
+                      : ": the std::shared_ptr is empty") +
+                   " (create the object with weakref::make_shared or weakref::allocate_shared)");
+}
+
+}  // namespace detail
+}  // namespace weakref

@@ -1,0 +1,101 @@
+// weakref/unraisable.hpp — where exceptions go that nobody can catch: those thrown by
+// weakref callbacks and finalizers while an object dies. Python: sys.unraisablehook.
+//
+// Example:
+//   auto previous = weakref::set_unraisable_hook([](const weakref::unraisable& u) {
+//     try { std::rethrow_exception(u.error); }
+//     catch (const std::exception& e) { log("%s: %s", std::string(u.where).c_str(), e.what()); }
+//   });
+//   ...
+//   weakref::set_unraisable_hook(previous);  // an empty hook restores the default
+//
+// Lifetime and thread-safety: the hook is process-wide. set_unraisable_hook may be called
+// from any thread; the hook itself is called on the thread where the exception was thrown
+// (the thread that dropped the last strong reference), possibly on several threads at once.
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace weakref {
+
+// weakref::unraisable
+//
+// What the hook receives: the exception and the kind of code that threw it
+// ("weakref callback", "proxy callback", "weak_method callback", "finalize", ...).
+struct unraisable {
+  std::exception_ptr error;
+  std::string_view where;
+};
+
+using unraisable_hook = std::function<void(const unraisable&)>;
+
+namespace detail {
+
+struct unraisable_hook_slot {
+  std::mutex mutex;
+  std::shared_ptr<const unraisable_hook> hook;  // null: the default hook
+};
+
+inline unraisable_hook_slot& hook_slot() noexcept {
+  // Never destroyed: objects may die (and callbacks throw) during static destruction.
+  static auto* slot = new unraisable_hook_slot;
+  return *slot;
+}
+
+inline void print_unraisable(const unraisable& u) noexcept {
+  std::string line = "weakref: exception ignored in ";
+  line += u.where;
+  try {
+    std::rethrow_exception(u.error);
+  } catch (const std::exception& e) {
+    line += ": ";
+    line += e.what();
+  } catch (...) {
+    line += ": unknown exception";
+  }
+  line += '\n';
+  std::fputs(line.c_str(), stderr);
+}
+
+// Reports an exception that escaped user code run on a death path. Never throws: if the
+// hook itself throws, both exceptions are printed by the default hook (CPython does the same).
+inline void report_unraisable(std::exception_ptr error, std::string_view where) noexcept {
+  std::shared_ptr<const unraisable_hook> hook;
+  {
+    auto& slot = hook_slot();
+    std::lock_guard lock(slot.mutex);
+    hook = slot.hook;
+  }
+  unraisable u{std::move(error), where};
+  if (!hook) return print_unraisable(u);
+  try {
+    (*hook)(u);
+  } catch (...) {
+    print_unraisable({std::current_exception(), "the unraisable hook"});
+    print_unraisable(u);
+  }
+}
+
+}  // namespace detail
+
+// weakref::set_unraisable_hook
+//
+// Installs `hook` and returns the previous one (empty if the previous one was the default).
+// An empty `hook` restores the default, which prints one line to stderr:
+//   weakref: exception ignored in weakref callback: <what()>
+inline unraisable_hook set_unraisable_hook(unraisable_hook hook) {
+  auto next = hook ? std::make_shared<const unraisable_hook>(std::move(hook)) : nullptr;
+  auto& slot = detail::hook_slot();
+  std::lock_guard lock(slot.mutex);
+  auto previous = std::exchange(slot.hook, std::move(next));
+  return previous ? *previous : unraisable_hook{};
+}
+
+}  // namespace weakref

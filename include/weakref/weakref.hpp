@@ -1,0 +1,11 @@
+// weakref/weakref.hpp — everything: Python's weakref module for objects owned by
+// std::shared_ptr. Includes every public header and nothing else.
+#pragma once
+
+#include "weakref/errors.hpp"
+#include "weakref/finalize.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/proxy.hpp"
+#include "weakref/ref.hpp"
+#include "weakref/unraisable.hpp"
+#include "weakref/weak_method.hpp"
