@@ -183,16 +183,18 @@ class finalize {
 
   // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
   template <class T, class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
-  finalize(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
+  requires std::invocable < std::decay_t<F>
+  &, std::decay_t<Args>&... > finalize(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
     auto& header = detail::header_of(obj, "weakref::finalize");
-    auto state = std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
-        std::forward<F>(func), std::forward<Args>(args)...);
+    auto state =
+        std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
+            std::forward<F>(func), std::forward<Args>(args)...);
     auto fire = [state = std::shared_ptr<detail::finalizer>(state)](detail::weakref_node&) {
       state->run();
     };
-    auto* node = new detail::callback_node<decltype(fire)>(
-        header, std::weak_ptr<const void>(obj), detail::node_kind::other, "finalize", std::move(fire));
+    auto* node = new detail::callback_node<decltype(fire)>(header, std::weak_ptr<const void>(obj),
+                                                           detail::node_kind::other, "finalize",
+                                                           std::move(fire));
     state->node = detail::node_handle(node);  // the finalizer keeps its callback registered
     header.link(node);
     detail::finalizer_registry::instance().add(state);

@@ -35,8 +35,8 @@ namespace weakref {
 // uses-allocator construction works) and destroyed with its destructor.
 // Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
 template <class T, class Alloc, class... Args>
-  requires(!std::is_array_v<T>)
-std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
+requires(!std::is_array_v<T>) std::shared_ptr<T> allocate_shared(const Alloc& alloc,
+                                                                 Args&&... args) {
   using object_allocator = typename std::allocator_traits<Alloc>::template rebind_alloc<T>;
   using block_allocator = detail::block_allocator<T, T, object_allocator>;
   using layout = detail::block_layout<T, object_allocator>;
@@ -45,8 +45,8 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
   object_allocator objects(alloc);
   typename block_allocator::unit_allocator units(objects);
   auto* block = unit_traits::allocate(units, layout::units);
-  auto* object = static_cast<T*>(static_cast<void*>(reinterpret_cast<std::byte*>(block) +
-                                                    layout::object_offset));
+  auto* object = static_cast<T*>(
+      static_cast<void*>(reinterpret_cast<std::byte*>(block) + layout::object_offset));
   try {
     std::allocator_traits<object_allocator>::construct(objects, object,
                                                        std::forward<Args>(args)...);
@@ -62,8 +62,7 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
 //
 // Like std::make_shared<T>(args...), but the object can be weakly referenced.
 template <class T, class... Args>
-  requires(!std::is_array_v<T>)
-std::shared_ptr<T> make_shared(Args&&... args) {
+requires(!std::is_array_v<T>) std::shared_ptr<T> make_shared(Args&&... args) {
   return weakref::allocate_shared<T>(std::allocator<T>(), std::forward<Args>(args)...);
 }
 

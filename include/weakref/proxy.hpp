@@ -58,8 +58,7 @@ class proxy {
   // `callback` (void(const proxy<T>&) or void()) runs once when the object dies, receiving
   // this proxy (already dead); its exceptions go to the unraisable hook.
   template <class F>
-    requires detail::callback_for<F, proxy<T>>
-  proxy(const std::shared_ptr<T>& obj, F&& callback)
+  requires detail::callback_for<F, proxy<T>> proxy(const std::shared_ptr<T>& obj, F&& callback)
       : node_(detail::link_callback_node(detail::header_of(obj, "weakref::proxy"), obj,
                                          "proxy callback", std::forward<F>(callback),
                                          [element = obj.get()](detail::node_handle node) {
@@ -74,7 +73,7 @@ class proxy {
   // Calls the object (for callable referents). Throws reference_error once the object died.
   // NOTE: a reference returned by the call may outlive the object; copy what you keep.
   template <class... A>
-    requires std::invocable<T&, A...>
+  requires std::invocable<T&, A...>
   decltype(auto) operator()(A&&... args) const {
     auto object = lock_or_throw();
     return std::invoke(*object, std::forward<A>(args)...);
@@ -85,7 +84,8 @@ class proxy {
  private:
   friend struct detail::handle_access;
 
-  proxy(detail::node_handle node, T* element) noexcept : node_(std::move(node)), element_(element) {}
+  proxy(detail::node_handle node, T* element) noexcept
+      : node_(std::move(node)), element_(element) {}
 
   std::shared_ptr<T> lock_or_throw() const {
     if (auto object = detail::lock_as(node_.get(), element_)) return object;

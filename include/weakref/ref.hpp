@@ -51,8 +51,7 @@ class ref {
   // unraisable hook. Throws type_error as above.
   // NOTE: a callback that owns a strong reference to the object keeps it alive forever.
   template <class F>
-    requires detail::callback_for<F, ref<T>>
-  ref(const std::shared_ptr<T>& obj, F&& callback)
+  requires detail::callback_for<F, ref<T>> ref(const std::shared_ptr<T>& obj, F&& callback)
       : node_(detail::link_callback_node(detail::header_of(obj, "weakref::ref"), obj,
                                          "weakref callback", std::forward<F>(callback),
                                          [element = obj.get()](detail::node_handle node) {
@@ -62,8 +61,8 @@ class ref {
 
   // Converts from a ref to a derived type; shares the same weak reference object.
   template <class U>
-    requires std::convertible_to<U*, T*>
-  ref(const ref<U>& other) noexcept  // NOLINT(google-explicit-constructor): like shared_ptr
+  requires std::convertible_to<U*, T*> ref(const ref<U>& other)
+  noexcept  // NOLINT(google-explicit-constructor): like shared_ptr
       : node_(other.node_), element_(other.element_) {}
 
   // The object, or nullptr once it died (Python: r()).

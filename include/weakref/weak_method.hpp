@@ -40,11 +40,10 @@ class weak_method {
  public:
   using method_type = R (T::*)(Args...);
   using const_method_type = R (T::*)(Args...) const;
-  using result_type =
-      std::conditional_t<std::is_void_v<R>, bool,
-                         std::optional<std::conditional_t<
-                             std::is_reference_v<R>,
-                             std::reference_wrapper<std::remove_reference_t<R>>, R>>>;
+  using result_type = std::conditional_t<
+      std::is_void_v<R>, bool,
+      std::optional<std::conditional_t<std::is_reference_v<R>,
+                                       std::reference_wrapper<std::remove_reference_t<R>>, R>>>;
 
   // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
   weak_method(const std::shared_ptr<T>& obj, method_type method)
@@ -55,12 +54,12 @@ class weak_method {
   // `callback` (void(const weak_method&) or void()) runs once when the object dies, receiving
   // this weak_method (already dead); its exceptions go to the unraisable hook.
   template <class F>
-    requires detail::callback_for<F, weak_method>
-  weak_method(const std::shared_ptr<T>& obj, method_type method, F&& callback)
+  requires detail::callback_for<F, weak_method> weak_method(const std::shared_ptr<T>& obj,
+                                                            method_type method, F&& callback)
       : weak_method(obj, method_variant(method), std::forward<F>(callback)) {}
   template <class F>
-    requires detail::callback_for<F, weak_method>
-  weak_method(const std::shared_ptr<T>& obj, const_method_type method, F&& callback)
+  requires detail::callback_for<F, weak_method> weak_method(const std::shared_ptr<T>& obj,
+                                                            const_method_type method, F&& callback)
       : weak_method(obj, method_variant(method), std::forward<F>(callback)) {}
 
   // Calls the method on the object, which stays alive for the whole call.
@@ -110,11 +109,11 @@ class weak_method {
       header.link(node);
       return detail::node_handle(node);
     } else {
-      return detail::link_callback_node(
-          header, obj, "weak_method callback", std::forward<F>(callback),
-          [element = obj.get(), method](detail::node_handle node) {
-            return weak_method(std::move(node), element, method);
-          });
+      return detail::link_callback_node(header, obj, "weak_method callback",
+                                        std::forward<F>(callback),
+                                        [element = obj.get(), method](detail::node_handle node) {
+                                          return weak_method(std::move(node), element, method);
+                                        });
     }
   }
 

@@ -8,4 +8,7 @@
 #include "weakref/proxy.hpp"
 #include "weakref/ref.hpp"
 #include "weakref/unraisable.hpp"
+#include "weakref/weak_key_map.hpp"
 #include "weakref/weak_method.hpp"
+#include "weakref/weak_set.hpp"
+#include "weakref/weak_value_map.hpp"

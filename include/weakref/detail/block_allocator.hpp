@@ -16,8 +16,9 @@ namespace weakref::detail {
 // allocates [control block | object] itself and hands the front part to std::shared_ptr
 // through this allocator, whose allocate() returns it instead of allocating.
 template <class T>
-inline constexpr std::size_t block_alignment =
-    alignof(T) > alignof(std::max_align_t) ? alignof(T) : alignof(std::max_align_t);
+inline constexpr std::size_t block_alignment = alignof(T) > alignof(std::max_align_t)
+                                                   ? alignof(T)
+                                                   : alignof(std::max_align_t);
 
 // The allocation unit: blocks are arrays of these, so the user's allocator aligns them.
 template <class T>
@@ -53,8 +54,8 @@ class block_allocator {
     return static_cast<U*>(static_cast<void*>(std::exchange(block_, nullptr)));
   }
   void deallocate(U* p, std::size_t) noexcept {
-    std::allocator_traits<unit_allocator>::deallocate(units_, static_cast<unit*>(static_cast<void*>(p)),
-                                                      layout::units);
+    std::allocator_traits<unit_allocator>::deallocate(
+        units_, static_cast<unit*>(static_cast<void*>(p)), layout::units);
   }
 
   template <class V>

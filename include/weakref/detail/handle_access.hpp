@@ -24,7 +24,8 @@ struct handle_access {
 
 // A callback for handle type H: invocable as void(const H&) or void().
 template <class F, class H>
-concept callback_for = std::invocable<std::decay_t<F>&, const H&> || std::invocable<std::decay_t<F>&>;
+concept callback_for = std::invocable < std::decay_t<F>
+&, const H& > || std::invocable<std::decay_t<F>&>;
 
 template <class F, class H>
 void invoke_callback(F& callback, const H& handle) {
@@ -52,9 +53,8 @@ node_handle link_callback_node(object_header& header, const std::shared_ptr<T>& 
 // The canonical node of `kind` for `obj` (created on first use).
 template <class T>
 node_handle canonical_node(object_header& header, const std::shared_ptr<T>& obj, node_kind kind) {
-  return node_handle(header.canonical(kind, [&] {
-    return new weakref_node(header, std::weak_ptr<const void>(obj), kind, false);
-  }));
+  return node_handle(header.canonical(
+      kind, [&] { return new weakref_node(header, std::weak_ptr<const void>(obj), kind, false); }));
 }
 
 // Locks `node` and re-points the result at `element` (the handle's own view of the object).

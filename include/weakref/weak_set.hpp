@@ -1,0 +1,217 @@
+// weakref/weak_set.hpp — weakref::weak_set<T>: a set of objects held weakly, by identity, in
+// insertion order; an object leaves it when it dies. Python: weakref.WeakSet.
+//
+// Example (an event bus whose listeners unsubscribe by dying):
+//   weakref::weak_set<Listener> listeners;
+//   auto a = weakref::make_shared<Listener>("a");
+//   listeners.insert(a);
+//   for (const auto& listener : listeners) listener->notify();  // strong refs: safe in the body
+//   a.reset();                                                   // listeners.size() == 0
+//
+// Lifetime and thread-safety: like a std container, one weak_set must not be used from several
+// threads at once; but its objects may die on any thread at any time, also while it is being
+// iterated or changed. A dead object's entry is removed at the set's next operation (the death
+// only posts a notice, lock-free). Iteration yields std::shared_ptr<T> and never a dead object.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/weak_table.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
+
+namespace weakref {
+
+// weakref::weak_set<T>
+//
+// Members are compared by object identity (the owner), never by value or raw pointer.
+// Iteration follows insertion order; pop() removes the newest member. Inserting a pointer not
+// made by weakref::make_shared throws type_error; looking one up finds nothing.
+template <class T>
+class weak_set {
+  struct entry {
+    entry(std::uint64_t h, detail::node_handle n, T* e) : hash(h), node(std::move(n)), element(e) {}
+    std::uint64_t hash;
+    detail::node_handle node;
+    T* element;
+  };
+  struct traits {
+    using value_type = std::shared_ptr<T>;
+    static std::optional<value_type> get(const entry& e) noexcept {
+      if (auto strong = detail::lock_as(e.node.get(), e.element)) return strong;
+      return std::nullopt;
+    }
+  };
+
+ public:
+  using value_type = std::shared_ptr<T>;
+  using size_type = std::size_t;
+  using iterator = detail::table_iterator<entry, traits>;
+  using const_iterator = iterator;
+
+  weak_set() = default;
+  weak_set(std::initializer_list<std::shared_ptr<T>> members) { update(members); }
+  template <class InputIt>
+  weak_set(InputIt first, InputIt last) {
+    for (; first != last; ++first) insert(*first);
+  }
+  // Copies hold the same objects weakly (Python: copy()).
+  weak_set(const weak_set& other) { update(other); }
+  weak_set(weak_set&&) noexcept = default;
+  weak_set& operator=(const weak_set& other) {
+    if (this != &other) weak_set(other).swap(*this);
+    return *this;
+  }
+  weak_set& operator=(weak_set&&) noexcept = default;
+
+  // Iteration: std::shared_ptr<T> to each live member, in insertion order.
+  iterator begin() const { return iterator(&table_, 0); }
+  iterator end() const noexcept { return iterator(&table_); }
+
+  size_type size() const noexcept {
+    table_.collect();
+    return table_.size();
+  }
+  bool empty() const noexcept { return size() == 0; }
+
+  bool contains(const std::shared_ptr<T>& obj) const noexcept { return position(obj) != npos; }
+  size_type count(const std::shared_ptr<T>& obj) const noexcept { return contains(obj); }
+  iterator find(const std::shared_ptr<T>& obj) const {
+    auto i = position(obj);
+    return i == npos ? end() : iterator(&table_, i);
+  }
+
+  // Adds `obj` unless present; returns its position and whether it was added.
+  // Throws type_error if `obj` is empty or not weakrefable.
+  std::pair<iterator, bool> insert(const std::shared_ptr<T>& obj) {
+    auto& header = detail::header_of(obj, "weakref::weak_set");
+    table_.collect();
+    auto hash = detail::identity_hash(&header);
+    if (auto i = table_.find(hash, detail::same_object); i != npos)
+      return {iterator(&table_, i), false};
+    auto i = table_.append(
+        [&](std::size_t at) { return detail::make_entry_node(table_, header, obj, at); }, hash,
+        obj.get());
+    return {iterator(&table_, i), true};
+  }
+  // Python: add.
+  void add(const std::shared_ptr<T>& obj) { insert(obj); }
+
+  // Removes `obj` if present; returns the number removed (0 or 1).
+  size_type erase(const std::shared_ptr<T>& obj) noexcept {
+    auto i = position(obj);
+    if (i == npos) return 0;
+    table_.erase(i);
+    return 1;
+  }
+  // Removes the member at `it`; returns an iterator to the next one.
+  iterator erase(const iterator& it) {
+    auto i = it.position();
+    table_.erase(i);
+    return iterator(&table_, i + 1);
+  }
+  // Python: discard (no error if absent) and remove (std::out_of_range if absent: KeyError).
+  void discard(const std::shared_ptr<T>& obj) noexcept { erase(obj); }
+  void remove(const std::shared_ptr<T>& obj) {
+    if (!erase(obj)) throw std::out_of_range("weakref::weak_set::remove: not a member");
+  }
+
+  // Removes and returns the newest member. Throws std::out_of_range if empty (Python: KeyError).
+  std::shared_ptr<T> pop() {
+    for (;;) {
+      table_.collect();
+      auto i = table_.last();
+      if (i == npos) throw std::out_of_range("weakref::weak_set::pop: empty set");
+      auto value = detail::lock_as(table_.at(i)->node.get(), table_.at(i)->element);
+      table_.erase(i);
+      if (value) return value;  // else it died after collect(): try the next one
+    }
+  }
+
+  void clear() noexcept { table_.clear(); }
+  void swap(weak_set& other) noexcept { table_.swap(other.table_); }
+
+  // Adds every member of `range` (another weak_set, a container of shared_ptrs, ...).
+  template <class Range>
+  void update(const Range& range) {
+    for (const auto& obj : range) insert(obj);
+  }
+  void update(std::initializer_list<std::shared_ptr<T>> members) {
+    for (const auto& obj : members) insert(obj);
+  }
+  weak_set copy() const { return *this; }
+
+  // Set algebra (Python: |, &, -, ^ and their assignment forms). Results keep this set's order,
+  // then the other's.
+  weak_set& operator|=(const weak_set& other) {
+    update(other);
+    return *this;
+  }
+  weak_set& operator&=(const weak_set& other) { return *this = *this & other; }
+  weak_set& operator-=(const weak_set& other) {
+    for (const auto& obj : other) erase(obj);
+    return *this;
+  }
+  weak_set& operator^=(const weak_set& other) { return *this = *this ^ other; }
+  friend weak_set operator|(const weak_set& a, const weak_set& b) {
+    weak_set result(a);
+    return result |= b;
+  }
+  friend weak_set operator&(const weak_set& a, const weak_set& b) {
+    return a.filtered([&](const auto& obj) { return b.contains(obj); });
+  }
+  friend weak_set operator-(const weak_set& a, const weak_set& b) {
+    return a.filtered([&](const auto& obj) { return !b.contains(obj); });
+  }
+  friend weak_set operator^(const weak_set& a, const weak_set& b) {
+    weak_set result = a - b;
+    return result |= b - a;
+  }
+
+  bool issubset(const weak_set& other) const {
+    for (const auto& obj : *this) {
+      if (!other.contains(obj)) return false;
+    }
+    return true;
+  }
+  bool issuperset(const weak_set& other) const { return other.issubset(*this); }
+  bool isdisjoint(const weak_set& other) const {
+    for (const auto& obj : *this) {
+      if (other.contains(obj)) return false;
+    }
+    return true;
+  }
+  // Same live members (order does not matter).
+  friend bool operator==(const weak_set& a, const weak_set& b) {
+    return a.size() == b.size() && a.issubset(b);
+  }
+
+ private:
+  static constexpr std::size_t npos = detail::weak_table<entry>::npos;
+
+  std::size_t position(const std::shared_ptr<T>& obj) const noexcept {
+    auto hash = detail::identity_hash_of(obj);
+    if (!hash) return npos;
+    table_.collect();
+    return table_.find(*hash, detail::same_object);
+  }
+
+  template <class Keep>
+  weak_set filtered(Keep keep) const {
+    weak_set result;
+    for (const auto& obj : *this) {
+      if (keep(obj)) result.insert(obj);
+    }
+    return result;
+  }
+
+  mutable detail::weak_table<entry> table_;
+};
+
+}  // namespace weakref
