@@ -183,8 +183,9 @@ class finalize {
 
   // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
   template <class T, class F, class... Args>
-  requires std::invocable < std::decay_t<F>
-  &, std::decay_t<Args>&... > finalize(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
+  finalize(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
+    static_assert(std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>,
+                  "weakref::finalize: func must be callable with the (stored) args");
     auto& header = detail::header_of(obj, "weakref::finalize");
     auto state =
         std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
@@ -196,8 +197,13 @@ class finalize {
                                                            detail::node_kind::other, "finalize",
                                                            std::move(fire));
     state->node = detail::node_handle(node);  // the finalizer keeps its callback registered
+    try {
+      detail::finalizer_registry::instance().add(state);
+    } catch (...) {
+      state->node.reset();  // breaks the state -> node -> callback -> state cycle
+      throw;
+    }
     header.link(node);
-    detail::finalizer_registry::instance().add(state);
     state_ = std::move(state);
   }
 

@@ -35,8 +35,8 @@ namespace weakref {
 // uses-allocator construction works) and destroyed with its destructor.
 // Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
 template <class T, class Alloc, class... Args>
-requires(!std::is_array_v<T>) std::shared_ptr<T> allocate_shared(const Alloc& alloc,
-                                                                 Args&&... args) {
+std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
+  static_assert(!std::is_array_v<T>, "weakref::allocate_shared: arrays are not supported");
   using object_allocator = typename std::allocator_traits<Alloc>::template rebind_alloc<T>;
   using block_allocator = detail::block_allocator<T, T, object_allocator>;
   using layout = detail::block_layout<T, object_allocator>;
@@ -62,7 +62,7 @@ requires(!std::is_array_v<T>) std::shared_ptr<T> allocate_shared(const Alloc& al
 //
 // Like std::make_shared<T>(args...), but the object can be weakly referenced.
 template <class T, class... Args>
-requires(!std::is_array_v<T>) std::shared_ptr<T> make_shared(Args&&... args) {
+std::shared_ptr<T> make_shared(Args&&... args) {
   return weakref::allocate_shared<T>(std::allocator<T>(), std::forward<Args>(args)...);
 }
 

@@ -57,8 +57,8 @@ class proxy {
 
   // `callback` (void(const proxy<T>&) or void()) runs once when the object dies, receiving
   // this proxy (already dead); its exceptions go to the unraisable hook.
-  template <class F>
-  requires detail::callback_for<F, proxy<T>> proxy(const std::shared_ptr<T>& obj, F&& callback)
+  template <detail::callback_for<proxy<T>> F>
+  proxy(const std::shared_ptr<T>& obj, F&& callback)
       : node_(detail::link_callback_node(detail::header_of(obj, "weakref::proxy"), obj,
                                          "proxy callback", std::forward<F>(callback),
                                          [element = obj.get()](detail::node_handle node) {
@@ -73,13 +73,13 @@ class proxy {
   // Calls the object (for callable referents). Throws reference_error once the object died.
   // NOTE: a reference returned by the call may outlive the object; copy what you keep.
   template <class... A>
-  requires std::invocable<T&, A...>
   decltype(auto) operator()(A&&... args) const {
+    static_assert(std::invocable<T&, A...>, "weakref::proxy: the object is not callable so");
     auto object = lock_or_throw();
     return std::invoke(*object, std::forward<A>(args)...);
   }
 
-  bool alive() const noexcept { return node_->alive(); }
+  bool alive() const noexcept { return node_ && node_->alive(); }
 
  private:
   friend struct detail::handle_access;

@@ -50,8 +50,8 @@ class ref {
   // object dies, receiving this ref (already dead). Exceptions it throws go to the
   // unraisable hook. Throws type_error as above.
   // NOTE: a callback that owns a strong reference to the object keeps it alive forever.
-  template <class F>
-  requires detail::callback_for<F, ref<T>> ref(const std::shared_ptr<T>& obj, F&& callback)
+  template <detail::callback_for<ref<T>> F>
+  ref(const std::shared_ptr<T>& obj, F&& callback)
       : node_(detail::link_callback_node(detail::header_of(obj, "weakref::ref"), obj,
                                          "weakref callback", std::forward<F>(callback),
                                          [element = obj.get()](detail::node_handle node) {
@@ -60,10 +60,11 @@ class ref {
         element_(obj.get()) {}
 
   // Converts from a ref to a derived type; shares the same weak reference object.
-  template <class U>
-  requires std::convertible_to<U*, T*> ref(const ref<U>& other)
-  noexcept  // NOLINT(google-explicit-constructor): like shared_ptr
-      : node_(other.node_), element_(other.element_) {}
+  // The pointer is converted through lock(): converting to a virtual base reads the object,
+  // which may be dead (std::weak_ptr's converting constructor does the same).
+  template <detail::pointer_convertible_to<T> U>
+  ref(const ref<U>& other) noexcept  // NOLINT(google-explicit-constructor): like shared_ptr
+      : node_(other.node_), element_(other.lock().get()) {}
 
   // The object, or nullptr once it died (Python: r()).
   std::shared_ptr<T> operator()() const noexcept { return lock(); }

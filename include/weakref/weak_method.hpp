@@ -53,13 +53,11 @@ class weak_method {
 
   // `callback` (void(const weak_method&) or void()) runs once when the object dies, receiving
   // this weak_method (already dead); its exceptions go to the unraisable hook.
-  template <class F>
-  requires detail::callback_for<F, weak_method> weak_method(const std::shared_ptr<T>& obj,
-                                                            method_type method, F&& callback)
+  template <detail::callback_for<weak_method> F>
+  weak_method(const std::shared_ptr<T>& obj, method_type method, F&& callback)
       : weak_method(obj, method_variant(method), std::forward<F>(callback)) {}
-  template <class F>
-  requires detail::callback_for<F, weak_method> weak_method(const std::shared_ptr<T>& obj,
-                                                            const_method_type method, F&& callback)
+  template <detail::callback_for<weak_method> F>
+  weak_method(const std::shared_ptr<T>& obj, const_method_type method, F&& callback)
       : weak_method(obj, method_variant(method), std::forward<F>(callback)) {}
 
   // Calls the method on the object, which stays alive for the whole call.
@@ -77,14 +75,15 @@ class weak_method {
     }
   }
 
-  bool alive() const noexcept { return node_->alive(); }
+  bool alive() const noexcept { return node_ && node_->alive(); }
 
   friend bool operator==(const weak_method& a, const weak_method& b) noexcept {
-    return a.node_->owner_id() == b.node_->owner_id() && a.method_ == b.method_;
+    return a.owner_id() == b.owner_id() && a.method_ == b.method_;
   }
 
  private:
   friend struct detail::handle_access;
+  const void* owner_id() const noexcept { return node_ ? node_->owner_id() : nullptr; }
   using method_variant = std::variant<method_type, const_method_type>;
 
   struct no_callback {};

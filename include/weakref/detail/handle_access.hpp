@@ -23,6 +23,9 @@ struct handle_access {
 };
 
 // A callback for handle type H: invocable as void(const H&) or void().
+template <class U, class T>
+concept pointer_convertible_to = std::convertible_to<U*, T*>;
+
 template <class F, class H>
 concept callback_for = std::invocable < std::decay_t<F>
 &, const H& > || std::invocable<std::decay_t<F>&>;

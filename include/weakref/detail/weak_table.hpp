@@ -92,7 +92,7 @@ class weak_table {
  public:
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
-  weak_table() : inbox_(std::make_shared<death_inbox>()) {}
+  weak_table() noexcept = default;
   weak_table(const weak_table&) = delete;
   weak_table& operator=(const weak_table&) = delete;
   weak_table(weak_table&& other) noexcept { swap(other); }
@@ -114,7 +114,7 @@ class weak_table {
 
   // Applies the deaths posted since the last call. Cheap when there are none.
   void collect() noexcept {
-    if (inbox_->empty()) return;
+    if (!inbox_ || inbox_->empty()) return;
     auto* node = inbox_->take();
     while (node) {
       auto* next = node->next_dead;
@@ -196,7 +196,11 @@ class weak_table {
     if (--iterators_ == 0) maybe_compact();
   }
 
-  const std::shared_ptr<death_inbox>& inbox() const noexcept { return inbox_; }
+  // Created with the first entry, so empty and moved-from tables allocate nothing.
+  const std::shared_ptr<death_inbox>& inbox() {
+    if (!inbox_) inbox_ = std::make_shared<death_inbox>();
+    return inbox_;
+  }
 
  private:
   struct slot {
@@ -273,7 +277,7 @@ class weak_table {
     }
   }
 
-  std::shared_ptr<death_inbox> inbox_;
+  std::shared_ptr<death_inbox> inbox_;  // shared with the entry nodes, which may outlive us
   std::deque<std::optional<Entry>> entries_;
   std::vector<slot> index_;
   std::size_t live_ = 0;
