@@ -39,6 +39,11 @@
 namespace weakref {
 namespace detail {
 
+// func(args...) as finalize stores and calls them: decayed copies, called as lvalues.
+template <class F, class... Args>
+concept callable_with_copies = std::invocable < std::decay_t<F>
+&, std::decay_t<Args>&... > ;
+
 class finalizer_registry;
 
 // The state every handle, the registry and the object's death callback share.
@@ -183,9 +188,8 @@ class finalize {
 
   // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
   template <class T, class F, class... Args>
-  finalize(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
-    static_assert(std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>,
-                  "weakref::finalize: func must be callable with the (stored) args");
+  finalize(const std::shared_ptr<T>& obj, F&& func,
+           Args&&... args) requires detail::callable_with_copies<F, Args...> {
     auto& header = detail::header_of(obj, "weakref::finalize");
     auto state =
         std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(

@@ -73,8 +73,7 @@ class proxy {
   // Calls the object (for callable referents). Throws reference_error once the object died.
   // NOTE: a reference returned by the call may outlive the object; copy what you keep.
   template <class... A>
-  decltype(auto) operator()(A&&... args) const {
-    static_assert(std::invocable<T&, A...>, "weakref::proxy: the object is not callable so");
+  decltype(auto) operator()(A&&... args) const requires std::invocable<T&, A...> {
     auto object = lock_or_throw();
     return std::invoke(*object, std::forward<A>(args)...);
   }

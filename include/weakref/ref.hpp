@@ -78,7 +78,7 @@ class ref {
 
   // A hash of the owner's identity: equal refs hash equal; stable before and after death.
   std::size_t owner_hash() const noexcept {
-    return std::hash<const void*>()(node_ ? node_->owner_id() : nullptr);
+    return std::hash<const void*>()(detail::handle_access::owner_id(*this));
   }
 
   void swap(ref& other) noexcept {
@@ -89,7 +89,7 @@ class ref {
   // Equal when both refer to the same object (owner identity), alive or dead, or both are empty.
   template <class U>
   friend bool operator==(const ref& a, const ref<U>& b) noexcept {
-    return a.owner_id() == b.owner_id();
+    return detail::handle_access::owner_id(a) == detail::handle_access::owner_id(b);
   }
 
  private:
@@ -98,7 +98,6 @@ class ref {
   friend struct detail::handle_access;
 
   ref(detail::node_handle node, T* element) noexcept : node_(std::move(node)), element_(element) {}
-  const void* owner_id() const noexcept { return node_ ? node_->owner_id() : nullptr; }
 
   detail::node_handle node_;
   T* element_ = nullptr;

@@ -65,7 +65,8 @@ inline void print_unraisable(const unraisable& u) noexcept {
 }
 
 // Reports an exception that escaped user code run on a death path. Never throws: if the
-// hook itself throws, both exceptions are printed by the default hook (CPython does the same).
+// hook itself throws, both exceptions are printed by the default hook (CPython prints only the
+// hook's own).
 inline void report_unraisable(std::exception_ptr error, std::string_view where) noexcept {
   std::shared_ptr<const unraisable_hook> hook;
   {

@@ -78,12 +78,12 @@ class weak_method {
   bool alive() const noexcept { return node_ && node_->alive(); }
 
   friend bool operator==(const weak_method& a, const weak_method& b) noexcept {
-    return a.owner_id() == b.owner_id() && a.method_ == b.method_;
+    return detail::handle_access::owner_id(a) == detail::handle_access::owner_id(b) &&
+           a.method_ == b.method_;
   }
 
  private:
   friend struct detail::handle_access;
-  const void* owner_id() const noexcept { return node_ ? node_->owner_id() : nullptr; }
   using method_variant = std::variant<method_type, const_method_type>;
 
   struct no_callback {};

@@ -16,9 +16,10 @@ struct handle_access {
   static Handle make(node_handle node, Extra&&... extra) {
     return Handle(std::move(node), std::forward<Extra>(extra)...);
   }
+  // The object's identity (null for an empty handle), for comparisons across handle types.
   template <class Handle>
-  static weakref_node* node(const Handle& h) noexcept {
-    return h.node_.get();
+  static const void* owner_id(const Handle& h) noexcept {
+    return h.node_ ? h.node_->owner_id() : nullptr;
   }
 };
 

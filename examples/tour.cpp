@@ -1,0 +1,321 @@
+// A tour of weakref: every feature, section by section, with what it prints.
+// Python's weakref module, for C++ objects owned by std::shared_ptr.
+//
+// Build and run: cmake --workflow --preset tour
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "weakref/weakref.hpp"
+
+namespace {
+
+const char* yes_no(bool b) { return b ? "yes" : "no"; }
+
+void header(const char* title) { std::printf("\n== %s ==\n", title); }
+
+struct Widget {
+  explicit Widget(std::string n) : name(std::move(n)) {}
+  ~Widget() { std::printf("    ~Widget(%s)\n", name.c_str()); }
+  std::string name;
+};
+
+// ---- 1. Weakrefable objects -------------------------------------------------------------------
+void weakrefable_objects() {
+  header("1. Weakrefable objects");
+  auto w = weakref::make_shared<Widget>("alpha");
+  std::printf(
+      "  weakref::make_shared<Widget>(\"alpha\") -> a plain std::shared_ptr, use_count %ld\n",
+      w.use_count());
+  std::printf("  is_weakrefable(w): %s\n", yes_no(weakref::is_weakrefable(w)));
+  std::shared_ptr<const void> base = w;
+  std::printf("  is_weakrefable(shared_ptr<const void> copy): %s\n",
+              yes_no(weakref::is_weakrefable(base)));
+  auto plain = std::make_shared<Widget>("plain");
+  std::printf("  is_weakrefable(std::make_shared<Widget>): %s\n",
+              yes_no(weakref::is_weakrefable(plain)));
+  try {
+    weakref::ref<Widget> r(plain);
+  } catch (const weakref::type_error& e) {
+    std::printf("  weakref::ref(std::make_shared object) throws type_error:\n    %s\n", e.what());
+  }
+}
+
+// ---- 2. ref -----------------------------------------------------------------------------------
+void refs() {
+  header("2. ref");
+  auto w = weakref::make_shared<Widget>("beta");
+  weakref::ref<Widget> r(w);
+  weakref::ref<Widget> r2(w);
+  if (auto strong = r.lock()) std::printf("  r.lock()->name: %s\n", strong->name.c_str());
+  std::printf("  r.alive(): %s, r == r2: %s\n", yes_no(r.alive()), yes_no(r == r2));
+  std::puts("  w.reset()  // the last owner goes");
+  w.reset();
+  std::printf("  r() == nullptr: %s, r.alive(): %s\n", yes_no(r() == nullptr), yes_no(r.alive()));
+  std::printf("  after death: r == r2: %s, same hash: %s  (owner identity, stable)\n",
+              yes_no(r == r2), yes_no(std::hash<weakref::ref<Widget>>()(r) == r2.owner_hash()));
+}
+
+// ---- 3. Callbacks -----------------------------------------------------------------------------
+void callbacks() {
+  header("3. Callbacks");
+  auto w = weakref::make_shared<Widget>("gamma");
+  weakref::ref<Widget> r(w, [](const weakref::ref<Widget>& dead) {
+    std::printf("    callback: dead() == nullptr: %s, has_callback(): %s\n",
+                yes_no(dead() == nullptr), yes_no(dead.has_callback()));
+  });
+  std::printf("  ref with a callback; r.has_callback(): %s\n", yes_no(r.has_callback()));
+  std::puts("  w.reset()  // callback first, then the destructor");
+  w.reset();
+
+  std::puts("  several callbacks on one object (ref, proxy, finalize), newest first:");
+  auto v = weakref::make_shared<Widget>("delta");
+  weakref::ref<Widget> first(v, [] { std::puts("    callback of the 1st (ref)"); });
+  weakref::proxy<Widget> second(v, [] { std::puts("    callback of the 2nd (proxy)"); });
+  weakref::finalize third(v, [] { std::puts("    callback of the 3rd (finalize)"); });
+  v.reset();
+
+  std::puts("  a callback that throws goes to the unraisable hook; the others still run:");
+  auto previous = weakref::set_unraisable_hook([](const weakref::unraisable& u) {
+    try {
+      std::rethrow_exception(u.error);
+    } catch (const std::exception& e) {
+      std::printf("    [unraisable] %.*s: %s\n", static_cast<int>(u.where.size()), u.where.data(),
+                  e.what());
+    }
+  });
+  auto x = weakref::make_shared<Widget>("epsilon");
+  weakref::ref<Widget> calm(x, [] { std::puts("    calm callback ran"); });
+  weakref::ref<Widget> angry(x, []() -> void { throw std::runtime_error("callback failed"); });
+  x.reset();
+  weakref::set_unraisable_hook(std::move(previous));  // back to the default hook
+}
+
+// ---- 4. Canonical refs, getweakrefcount, getweakrefs ------------------------------------------
+void counting() {
+  header("4. Canonical refs, getweakrefcount, getweakrefs");
+  auto w = weakref::make_shared<Widget>("zeta");
+  weakref::ref<Widget> a(w);
+  weakref::ref<Widget> b(w);
+  std::printf("  ref a(w), ref b(w): share one weak reference object; getweakrefcount: %zu\n",
+              weakref::getweakrefcount(w));
+  weakref::proxy<Widget> p(w);
+  std::printf("  + proxy p(w): getweakrefcount: %zu\n", weakref::getweakrefcount(w));
+  weakref::ref<Widget> c(w, [] {});
+  weakref::ref<Widget> d(w, [] {});
+  std::printf("  + ref c(w, cb), ref d(w, cb): getweakrefcount: %zu (a callback ref is its own)\n",
+              weakref::getweakrefcount(w));
+  auto all = weakref::getweakrefs(w);
+  std::printf("  getweakrefs(w): %zu refs [canonical ref, canonical proxy, d, c]\n", all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    std::printf("    [%zu] has_callback: %s\n", i, yes_no(all[i].has_callback()));
+  }
+  all.clear();
+  c = weakref::ref<Widget>();
+  std::printf("  c dropped: getweakrefcount: %zu\n", weakref::getweakrefcount(w));
+  std::printf("  getweakrefcount(std::make_shared<int>(0)): %zu\n",
+              weakref::getweakrefcount(std::make_shared<int>(0)));
+}
+
+// ---- 5. proxy ---------------------------------------------------------------------------------
+struct Account {
+  int balance = 0;
+  void deposit(int amount) { balance += amount; }
+};
+
+struct Greeter {
+  std::string operator()(const std::string& who) const { return "hello, " + who; }
+};
+
+void proxies() {
+  header("5. proxy");
+  auto account = weakref::make_shared<Account>();
+  weakref::proxy<Account> p(account);
+  p->deposit(5);
+  std::printf("  p->deposit(5); p->balance: %d\n", p->balance);
+  auto greeter = weakref::make_shared<Greeter>();
+  weakref::proxy<Greeter> g(greeter);
+  std::printf("  callable proxy: g(\"world\"): %s\n", g("world").c_str());
+  std::puts("  account.reset()");
+  account.reset();
+  std::printf("  p.alive(): %s\n", yes_no(p.alive()));
+  try {
+    p->deposit(1);
+  } catch (const weakref::reference_error& e) {
+    std::printf("  p->deposit(1) throws reference_error: %s\n", e.what());
+  }
+}
+
+// ---- 6. weak_method ---------------------------------------------------------------------------
+struct Button {
+  explicit Button(std::string n) : name(std::move(n)) {}
+  void on_click(const std::string& who) {
+    ++clicks;
+    std::printf("    %s.on_click(%s)\n", name.c_str(), who.c_str());
+  }
+  int click_count() const { return clicks; }
+  std::string name;
+  int clicks = 0;
+};
+
+// An event source holding its handlers weakly: it never keeps a Button alive.
+struct ClickEvent {
+  std::vector<weakref::weak_method<Button, void, const std::string&>> handlers;
+  void emit(const std::string& who) {
+    for (auto& handler : handlers) std::printf("    -> ran: %s\n", yes_no(handler(who)));
+  }
+};
+
+void weak_methods() {
+  header("6. weak_method");
+  auto ok = weakref::make_shared<Button>("ok");
+  auto cancel = weakref::make_shared<Button>("cancel");
+  ClickEvent clicked;
+  clicked.handlers.emplace_back(ok, &Button::on_click);
+  clicked.handlers.emplace_back(cancel, &Button::on_click);
+  std::puts("  clicked.emit(\"ann\"): void methods return bool (whether they ran)");
+  clicked.emit("ann");
+  weakref::weak_method count(ok, &Button::click_count);
+  std::optional<int> n = count();
+  std::printf("  weak_method count(ok, &Button::click_count); count(): optional(%d)\n", n.value());
+  std::puts("  cancel.reset(); clicked.emit(\"bob\")");
+  cancel.reset();
+  clicked.emit("bob");
+  std::erase_if(clicked.handlers, [](const auto& h) { return !h.alive(); });
+  std::printf("  dead handlers pruned: %zu left\n", clicked.handlers.size());
+  ok.reset();
+  std::printf("  ok.reset(); count().has_value(): %s\n", yes_no(count().has_value()));
+}
+
+// ---- 7. finalize ------------------------------------------------------------------------------
+struct TempFile {
+  explicit TempFile(std::string p) : path(std::move(p)) {}
+  std::string path;
+};
+
+void remove_file(const std::string& path) { std::printf("    remove_file(%s)\n", path.c_str()); }
+
+// Outlive main(), so their finalizers are still pending at exit.
+std::shared_ptr<TempFile> g_session;
+std::shared_ptr<TempFile> g_config;
+
+void finalizers() {
+  header("7. finalize");
+  auto a = weakref::make_shared<TempFile>("/tmp/a");
+  weakref::finalize fa(a, remove_file, std::string("/tmp/a"));
+  std::printf("  finalize fa(a, remove_file, \"/tmp/a\"); fa.alive(): %s\n", yes_no(fa.alive()));
+  std::puts("  a.reset()  // runs at death");
+  a.reset();
+  std::printf("  fa.alive(): %s\n", yes_no(fa.alive()));
+  std::printf("  fa() now: %s (already ran)\n", yes_no(fa()));
+
+  auto b = weakref::make_shared<TempFile>("/tmp/b");
+  weakref::finalize fb(b, remove_file, std::string("/tmp/b"));
+  std::puts("  fb()  // called explicitly");
+  std::printf("  -> ran: %s\n", yes_no(fb()));
+  std::printf("  fb() again: %s; b.reset() prints nothing:\n", yes_no(fb()));
+  b.reset();
+
+  auto c = weakref::make_shared<TempFile>("/tmp/c");
+  weakref::finalize fc(c, remove_file, std::string("/tmp/c"));
+  std::printf("  fc.detach(): %s\n", yes_no(fc.detach()));
+  std::printf("  fc.detach() again: %s; c.reset() prints nothing:\n", yes_no(fc.detach()));
+  c.reset();
+
+  g_config = weakref::make_shared<TempFile>("/tmp/config");
+  weakref::finalize fconfig(g_config, remove_file, std::string("/tmp/config"));
+  fconfig.atexit(false);
+  std::printf("  finalize on g_config with atexit(false): atexit(): %s -> will NOT run at exit\n",
+              yes_no(fconfig.atexit()));
+
+  g_session = weakref::make_shared<TempFile>("/tmp/session");
+  weakref::finalize(g_session, [] { std::puts("[at exit] finalize: session closed"); });
+  std::puts("  finalize on g_session, handle dropped: it will run at exit, after \"end of tour\"");
+}
+
+// ---- 8. Parent links --------------------------------------------------------------------------
+struct Parent;
+
+struct Child {
+  Child(std::string n, const std::shared_ptr<Parent>& p) : name(std::move(n)), parent(p) {}
+  ~Child() { std::printf("    ~Child(%s)\n", name.c_str()); }
+  void describe() const;
+  std::string name;
+  weakref::ref<Parent> parent;  // weak: no cycle
+};
+
+struct Parent {
+  explicit Parent(std::string n) : name(std::move(n)) {}
+  ~Parent() { std::printf("    ~Parent(%s)\n", name.c_str()); }
+  std::string name;
+  std::vector<std::shared_ptr<Child>> children;
+};
+
+void Child::describe() const {
+  if (auto p = parent()) {
+    std::printf("  %s's parent: %s\n", name.c_str(), p->name.c_str());
+  } else {
+    std::printf("  %s's parent: gone (orphan)\n", name.c_str());
+  }
+}
+
+void parent_links() {
+  header("8. Parent links");
+  auto root = weakref::make_shared<Parent>("root");
+  root->children.push_back(std::make_shared<Child>("left", root));
+  root->children.push_back(std::make_shared<Child>("right", root));
+  weakref::finalize(root, [] { std::puts("    (finalize: the tree is gone)"); });
+  root->children[0]->describe();
+  std::printf("  root.use_count(): %ld (children do not own their parent)\n", root.use_count());
+  auto kept = root->children[1];
+  std::puts("  keep 'right', then root.reset():");
+  root.reset();
+  kept->describe();
+}
+
+// ---- 9. Weak containers -----------------------------------------------------------------------
+void containers() {
+  header("9. Weak containers");
+  weakref::weak_value_map<std::string, Widget> cache;  // Python: WeakValueDictionary
+  auto eta = weakref::make_shared<Widget>("eta");
+  cache.setdefault("eta", eta);  // get-or-insert, the cache idiom
+  std::printf("  weak_value_map: cache.get(\"eta\")->name: %s, size(): %zu\n",
+              cache.get("eta")->name.c_str(), cache.size());
+  std::puts("  eta.reset()");
+  eta.reset();
+  std::printf("  size(): %zu, get(\"eta\") == nullptr: %s\n", cache.size(),
+              yes_no(cache.get("eta") == nullptr));
+
+  auto theta = weakref::make_shared<Widget>("theta");
+  auto iota = weakref::make_shared<Widget>("iota");
+  weakref::weak_key_map<Widget, std::string> notes;  // Python: WeakKeyDictionary
+  weakref::weak_set<Widget> seen{theta, iota};       // Python: WeakSet
+  notes[theta] = "met on Monday";
+  std::printf("  weak_key_map: notes[theta]: %s; weak_set members:", notes.at(theta).c_str());
+  for (const auto& w : seen) std::printf(" %s", w->name.c_str());  // strong refs, in order
+  std::puts("\n  theta.reset()");
+  theta.reset();
+  std::printf("  notes.size(): %zu, seen.size(): %zu\n", notes.size(), seen.size());
+}
+
+}  // namespace
+
+int main() {
+  std::puts("weakref tour: Python's weakref module for C++ objects owned by std::shared_ptr");
+  weakrefable_objects();
+  refs();
+  callbacks();
+  counting();
+  proxies();
+  weak_methods();
+  finalizers();
+  parent_links();
+  containers();
+  std::puts("\nend of tour");
+  return 0;
+}
