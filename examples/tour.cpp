@@ -1,8 +1,10 @@
-// A tour of weakref: every feature, section by section, with what it prints.
+// A tour of weakref: every feature, section by section, with what it prints; then the classic
+// uses of weak containers and refs (sections 9-13; docs/cookbook.md explains each).
 // Python's weakref module, for C++ objects owned by std::shared_ptr.
 //
 // Build and run: cmake --workflow --preset tour
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -238,58 +240,18 @@ void finalizers() {
   std::puts("  finalize on g_session, handle dropped: it will run at exit, after \"end of tour\"");
 }
 
-// ---- 8. Parent links --------------------------------------------------------------------------
-struct Parent;
-
-struct Child {
-  Child(std::string n, const std::shared_ptr<Parent>& p) : name(std::move(n)), parent(p) {}
-  ~Child() { std::printf("    ~Child(%s)\n", name.c_str()); }
-  void describe() const;
-  std::string name;
-  weakref::ref<Parent> parent;  // weak: no cycle
-};
-
-struct Parent {
-  explicit Parent(std::string n) : name(std::move(n)) {}
-  ~Parent() { std::printf("    ~Parent(%s)\n", name.c_str()); }
-  std::string name;
-  std::vector<std::shared_ptr<Child>> children;
-};
-
-void Child::describe() const {
-  if (auto p = parent()) {
-    std::printf("  %s's parent: %s\n", name.c_str(), p->name.c_str());
-  } else {
-    std::printf("  %s's parent: gone (orphan)\n", name.c_str());
-  }
-}
-
-void parent_links() {
-  header("8. Parent links");
-  auto root = weakref::make_shared<Parent>("root");
-  root->children.push_back(std::make_shared<Child>("left", root));
-  root->children.push_back(std::make_shared<Child>("right", root));
-  weakref::finalize(root, [] { std::puts("    (finalize: the tree is gone)"); });
-  root->children[0]->describe();
-  std::printf("  root.use_count(): %ld (children do not own their parent)\n", root.use_count());
-  auto kept = root->children[1];
-  std::puts("  keep 'right', then root.reset():");
-  root.reset();
-  kept->describe();
-}
-
-// ---- 9. Weak containers -----------------------------------------------------------------------
+// ---- 8. Weak containers ----------------------------------------------------------------------
 void containers() {
-  header("9. Weak containers");
-  weakref::weak_value_map<std::string, Widget> cache;  // Python: WeakValueDictionary
+  header("8. Weak containers");
+  weakref::weak_value_map<std::string, Widget> by_name;  // Python: WeakValueDictionary
   auto eta = weakref::make_shared<Widget>("eta");
-  cache.setdefault("eta", eta);  // get-or-insert, the cache idiom
-  std::printf("  weak_value_map: cache.get(\"eta\")->name: %s, size(): %zu\n",
-              cache.get("eta")->name.c_str(), cache.size());
+  by_name.insert_or_assign("eta", eta);  // Python: by_name["eta"] = eta
+  std::printf("  weak_value_map: by_name.get(\"eta\")->name: %s, size(): %zu\n",
+              by_name.get("eta")->name.c_str(), by_name.size());
   std::puts("  eta.reset()");
   eta.reset();
-  std::printf("  size(): %zu, get(\"eta\") == nullptr: %s\n", cache.size(),
-              yes_no(cache.get("eta") == nullptr));
+  std::printf("  size(): %zu, get(\"eta\") == nullptr: %s\n", by_name.size(),
+              yes_no(by_name.get("eta") == nullptr));
 
   auto theta = weakref::make_shared<Widget>("theta");
   auto iota = weakref::make_shared<Widget>("iota");
@@ -303,6 +265,183 @@ void containers() {
   std::printf("  notes.size(): %zu, seen.size(): %zu\n", notes.size(), seen.size());
 }
 
+struct Texture {
+  explicit Texture(std::string n) : name(std::move(n)) {}
+  ~Texture() { std::printf("    ~Texture(%s)\n", name.c_str()); }
+  std::string name;
+};
+
+// ---- 9. Use case: a cache ---------------------------------------------------------------------
+// Shares one object per key while anyone uses it; never keeps one alive by itself.
+class TextureCache {
+ public:
+  std::shared_ptr<Texture> get_or_create(const std::string& key) {
+    if (auto hit = cache_.get(key)) {  // a strong ref, or nullptr if absent or dead
+      std::printf("    get_or_create(%s): hit\n", key.c_str());
+      return hit;
+    }
+    auto created = weakref::make_shared<Texture>(key);
+    cache_.insert_or_assign(key, created);
+    std::printf("    get_or_create(%s): created\n", key.c_str());
+    return created;
+  }
+  std::size_t size() const { return cache_.size(); }
+
+ private:
+  weakref::weak_value_map<std::string, Texture> cache_;
+};
+
+void cache() {
+  header("9. Use case: a cache (get_or_create)");
+  TextureCache textures;
+  auto a = textures.get_or_create("grass");
+  auto b = textures.get_or_create("grass");
+  std::printf("  a == b: %s (one shared object); a.reset(), then b.reset():\n", yes_no(a == b));
+  a.reset();
+  b.reset();
+  std::printf("  textures.size(): %zu; asked again:\n", textures.size());
+  textures.get_or_create("grass");  // and dies at once: nobody keeps it
+}
+
+// ---- 10. Use case: an LRU cache ---------------------------------------------------------------
+// The `capacity` most recently used objects stay alive (strong refs); older ones live on only
+// while someone else holds them, and are still found then (weak map).
+class LruCache {
+ public:
+  explicit LruCache(std::size_t capacity) : capacity_(capacity) {}
+  std::shared_ptr<Texture> get(const std::string& key) {
+    auto texture = alive_.get(key);
+    std::printf("    get(%s): %s\n", key.c_str(), texture ? "hit" : "created");
+    if (!texture) {
+      texture = weakref::make_shared<Texture>(key);
+      alive_.insert_or_assign(key, texture);
+    }
+    std::erase(recent_, texture);  // move to the front
+    recent_.push_front(texture);
+    if (recent_.size() > capacity_) recent_.pop_back();  // evicted: dies unless held elsewhere
+    return texture;
+  }
+
+ private:
+  std::size_t capacity_;
+  std::deque<std::shared_ptr<Texture>> recent_;          // strong: most recent first
+  weakref::weak_value_map<std::string, Texture> alive_;  // weak: everything alive
+};
+
+void lru_cache() {
+  header("10. Use case: an LRU cache");
+  LruCache lru(2);
+  std::puts("  capacity 2; nobody outside holds \"a\" or \"b\":");
+  lru.get("a");
+  lru.get("b");
+  lru.get("a");
+  std::puts("  get(\"c\") evicts the least recent, \"b\", which dies:");
+  auto held = lru.get("c");
+  std::puts("  \"a\" survived because it is recent:");
+  lru.get("a");
+  std::puts("  get(\"d\") evicts \"c\", but `held` keeps it alive:");
+  lru.get("d");
+  std::puts("  so the weak map still finds it (that evicts \"a\", which dies):");
+  lru.get("c");
+}
+
+// ---- 11. Use case: an event bus ---------------------------------------------------------------
+// Listeners unsubscribe by dying; notified in subscription order.
+struct Listener {
+  explicit Listener(std::string n) : name(std::move(n)) {}
+  ~Listener() { std::printf("    ~Listener(%s)\n", name.c_str()); }
+  void handle(const std::string& event) {
+    std::printf("    %s got %s\n", name.c_str(), event.c_str());
+    if (event == "close") owned.reset();  // may drop the last reference to another listener
+  }
+  std::string name;
+  std::shared_ptr<Listener> owned;
+};
+
+class EventBus {
+ public:
+  void subscribe(const std::shared_ptr<Listener>& listener) { listeners_.insert(listener); }
+  void publish(const std::string& event) {
+    std::printf("  publish(%s), listeners: %zu\n", event.c_str(), listeners_.size());
+    for (const auto& listener : listeners_) listener->handle(event);  // a strong ref in hand
+  }
+
+ private:
+  weakref::weak_set<Listener> listeners_;
+};
+
+void event_bus() {
+  header("11. Use case: an event bus");
+  EventBus bus;
+  auto dialog = weakref::make_shared<Listener>("dialog");
+  auto tooltip = weakref::make_shared<Listener>("tooltip");
+  auto logger = weakref::make_shared<Listener>("logger");
+  for (const auto& listener : {dialog, tooltip, logger}) bus.subscribe(listener);
+  dialog->owned = std::move(tooltip);  // the dialog holds the only strong ref to the tooltip
+  bus.publish("open");
+  std::puts("  the dialog drops the tooltip while handling \"close\": it is not notified");
+  bus.publish("close");
+  std::puts("  logger.reset()");
+  logger.reset();
+  bus.publish("open");
+}
+
+// ---- 12. Use case: a side table ---------------------------------------------------------------
+// Data attached to objects the code does not own, without touching their type.
+struct Meta {
+  int clicks = 0;
+};
+
+void side_table() {
+  header("12. Use case: a side table");
+  weakref::weak_key_map<Widget, Meta> meta;
+  auto ok = weakref::make_shared<Widget>("ok");
+  auto cancel = weakref::make_shared<Widget>("cancel");
+  meta[ok].clicks++;  // operator[] inserts Meta{} the first time
+  meta[ok].clicks++;
+  meta[cancel].clicks++;
+  for (const auto& [widget, m] : meta)
+    std::printf("  %s: %d clicks\n", widget->name.c_str(), m.clicks);
+  std::puts("  ok.reset()");
+  ok.reset();
+  std::printf("  meta.size(): %zu, meta.contains(cancel): %s\n", meta.size(),
+              yes_no(meta.contains(cancel)));
+}
+
+// ---- 13. Use case: parent links ---------------------------------------------------------------
+// Parents own their children; children point back weakly, so there is no cycle.
+struct Node {
+  Node(std::string n, const std::shared_ptr<Node>& p) : name(std::move(n)) {
+    if (p) parent = weakref::ref<Node>(p);
+  }
+  ~Node() { std::printf("    ~Node(%s)\n", name.c_str()); }
+  std::string path() const {
+    auto p = parent();  // nullptr for the root, or once the parent died
+    return p ? p->path() + "/" + name : name;
+  }
+  std::string name;
+  weakref::ref<Node> parent;  // weak: no cycle
+  std::vector<std::shared_ptr<Node>> children;
+};
+
+std::shared_ptr<Node> add_child(const std::shared_ptr<Node>& parent, std::string name) {
+  auto child = weakref::make_shared<Node>(std::move(name), parent);
+  parent->children.push_back(child);
+  return child;
+}
+
+void parent_links() {
+  header("13. Use case: parent links");
+  auto root = weakref::make_shared<Node>("root", nullptr);
+  auto leaf = add_child(add_child(root, "docs"), "readme");
+  std::printf("  leaf->path(): %s\n", leaf->path().c_str());
+  std::printf("  root.use_count(): %ld (children do not own their parent)\n", root.use_count());
+  std::puts("  keep the leaf, then root.reset():");
+  root.reset();
+  std::printf("  leaf->path(): %s, leaf->parent.alive(): %s\n", leaf->path().c_str(),
+              yes_no(leaf->parent.alive()));
+}
+
 }  // namespace
 
 int main() {
@@ -314,8 +453,12 @@ int main() {
   proxies();
   weak_methods();
   finalizers();
-  parent_links();
   containers();
+  cache();
+  lru_cache();
+  event_bus();
+  side_table();
+  parent_links();
   std::puts("\nend of tour");
   return 0;
 }

@@ -9,8 +9,8 @@
 //   try { p->deposit(5); } catch (const weakref::reference_error& e) { /* "weakly-referenced
 //                                                                     object no longer exists" */ }
 //
-// Lifetime and thread-safety: as weakref::ref. Each use of operator-> or operator() takes a
-// strong reference for the duration of that expression, so the object cannot die mid-call.
+// Lifetime and thread-safety: as weakref::ref. operator-> keeps the object alive for the whole
+// expression, operator() for the whole call, so the object cannot die mid-call.
 #pragma once
 
 #include <concepts>

@@ -88,7 +88,7 @@ class weak_key_map {
   size_type count(const key_type& key) const noexcept { return contains(key); }
   iterator find(const key_type& key) const {
     auto i = position(key);
-    return i == npos ? end() : iterator(&table_, i);
+    return i == npos ? end() : iterator::exactly(&table_, i);
   }
 
   // The value for `key`, inserting V() first if absent (std::unordered_map's operator[]).
@@ -113,14 +113,14 @@ class weak_key_map {
   template <class... A>
   std::pair<iterator, bool> try_emplace(const key_type& key, A&&... args) {
     auto [i, added] = emplace_at(key, std::forward<A>(args)...);
-    return {iterator(&table_, i), added};
+    return {iterator::exactly(&table_, i), added};
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
     auto [i, added] = emplace_at(key, std::forward<M>(value));
     if (!added) table_.at(i)->value = std::forward<M>(value);
-    return {iterator(&table_, i), added};
+    return {iterator::exactly(&table_, i), added};
   }
 
   // Python: setdefault(key, default): the value for `key`, inserting `fallback` if absent.

@@ -84,7 +84,7 @@ class weak_set {
   size_type count(const std::shared_ptr<T>& obj) const noexcept { return contains(obj); }
   iterator find(const std::shared_ptr<T>& obj) const {
     auto i = position(obj);
-    return i == npos ? end() : iterator(&table_, i);
+    return i == npos ? end() : iterator::exactly(&table_, i);
   }
 
   // Adds `obj` unless present; returns its position and whether it was added.
@@ -94,11 +94,11 @@ class weak_set {
     table_.collect();
     auto hash = detail::identity_hash(&header);
     if (auto i = table_.find(hash, detail::same_object); i != npos)
-      return {iterator(&table_, i), false};
+      return {iterator::exactly(&table_, i), false};
     auto i = table_.append(
         [&](std::size_t at) { return detail::make_entry_node(table_, header, obj, at); }, hash,
         obj.get());
-    return {iterator(&table_, i), true};
+    return {iterator::exactly(&table_, i), true};
   }
   // Python: add.
   void add(const std::shared_ptr<T>& obj) { insert(obj); }
@@ -153,12 +153,26 @@ class weak_set {
     update(other);
     return *this;
   }
-  weak_set& operator&=(const weak_set& other) { return *this = *this & other; }
+  weak_set& operator&=(const weak_set& other) {  // in place: iterators over *this stay valid
+    for (auto it = begin(); it != end(); ++it) {
+      if (!other.contains(*it)) table_.erase(it.position());
+    }
+    return *this;
+  }
   weak_set& operator-=(const weak_set& other) {
     for (const auto& obj : other) erase(obj);
     return *this;
   }
-  weak_set& operator^=(const weak_set& other) { return *this = *this ^ other; }
+  weak_set& operator^=(const weak_set& other) {
+    if (this == &other) {
+      clear();
+      return *this;
+    }
+    for (const auto& obj : other) {
+      if (!erase(obj)) insert(obj);
+    }
+    return *this;
+  }
   friend weak_set operator|(const weak_set& a, const weak_set& b) {
     weak_set result(a);
     return result |= b;

@@ -96,13 +96,15 @@ class weak_value_map {
   size_type count(const K& key) const { return contains(key); }
   iterator find(const K& key) const {
     auto i = position(key);
-    return i == npos ? end() : iterator(&table_, i);
+    return i == npos ? end() : iterator::exactly(&table_, i);
   }
 
   // Python: get(key) / get(key, default): the object, or nullptr / `fallback`.
   std::shared_ptr<V> get(const K& key) const {
     auto i = position(key);
-    return i == npos ? nullptr : detail::lock_as(table_.at(i)->node.get(), table_.at(i)->element);
+    if (i == npos) return nullptr;
+    auto* e = table_.at(i);
+    return detail::lock_as(e->node.get(), e->element);
   }
   std::shared_ptr<V> get(const K& key, std::shared_ptr<V> fallback) const {
     auto value = get(key);
@@ -120,20 +122,24 @@ class weak_value_map {
   template <class Key>
   std::pair<iterator, bool> try_emplace(Key&& key, const std::shared_ptr<V>& value) {
     auto [i, added] = place(std::forward<Key>(key), value, false);
-    return {iterator(&table_, i), added};
+    return {iterator::exactly(&table_, i), added};
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class Key>
   std::pair<iterator, bool> insert_or_assign(Key&& key, const std::shared_ptr<V>& value) {
     auto [i, added] = place(std::forward<Key>(key), value, true);
-    return {iterator(&table_, i), added};
+    return {iterator::exactly(&table_, i), added};
   }
 
   // Python: setdefault(key, default): the live object for `key`, inserting `fallback` if absent.
   template <class Key>
   std::shared_ptr<V> setdefault(Key&& key, const std::shared_ptr<V>& fallback) {
-    auto [i, added] = place(std::forward<Key>(key), fallback, false);
-    return added ? fallback : detail::lock_as(table_.at(i)->node.get(), table_.at(i)->element);
+    for (;;) {  // if the present value dies meanwhile, the next place() replaces it
+      auto [i, added] = place(key, fallback, false);
+      if (added) return fallback;
+      auto* e = table_.at(i);
+      if (auto value = detail::lock_as(e->node.get(), e->element)) return value;
+    }
   }
 
   size_type erase(const K& key) {

@@ -110,28 +110,31 @@ class weak_table {
     index_.swap(other.index_);
     std::swap(live_, other.live_);
     std::swap(iterators_, other.iterators_);
+    std::swap(deferred_, other.deferred_);
   }
 
   // Applies the deaths posted since the last call. Cheap when there are none.
+  // Loops: destroying a dead entry's value may kill further objects of this table.
   void collect() noexcept {
-    if (!inbox_ || inbox_->empty()) return;
-    auto* node = inbox_->take();
-    while (node) {
-      auto* next = node->next_dead;
-      auto i = node->entry_index;
-      // Only if the entry still holds this very node: a stale death must not remove an entry
-      // that replaced it (CPython bpo-28427).
-      if (i < entries_.size() && entries_[i] && entries_[i]->node.get() == node) tombstone(i);
-      node->release();
-      node = next;
+    if (!inbox_) return;
+    while (auto* node = inbox_->take()) {
+      while (node) {
+        auto* next = node->next_dead;
+        auto i = node->entry_index;
+        // Only if the entry still holds this very node: a stale death must not remove an entry
+        // that replaced it (CPython bpo-28427).
+        if (i < entries_.size() && live(i) && entries_[i]->node.get() == node) tombstone(i);
+        node->release();
+        node = next;
+      }
     }
     maybe_compact();
   }
 
   std::size_t size() const noexcept { return live_; }
   std::size_t end_index() const noexcept { return entries_.size(); }
-  Entry* at(std::size_t i) noexcept { return entries_[i] ? &*entries_[i] : nullptr; }
-  const Entry* at(std::size_t i) const noexcept { return entries_[i] ? &*entries_[i] : nullptr; }
+  Entry* at(std::size_t i) noexcept { return live(i) ? &*entries_[i] : nullptr; }
+  const Entry* at(std::size_t i) const noexcept { return live(i) ? &*entries_[i] : nullptr; }
 
   // The position of the live entry with `hash` for which `same(entry)` holds, or npos.
   template <class Same>
@@ -172,6 +175,7 @@ class weak_table {
   }
 
   void erase(std::size_t i) noexcept {
+    if (i >= entries_.size() || !live(i)) return;  // already gone (a stale iterator)
     tombstone(i);
     maybe_compact();
   }
@@ -179,12 +183,18 @@ class weak_table {
   // The position of the newest live entry, or npos.
   std::size_t last() const noexcept {
     for (auto i = entries_.size(); i-- > 0;) {
-      if (entries_[i]) return i;
+      if (live(i)) return i;
     }
     return npos;
   }
 
   void clear() noexcept {
+    if (iterators_ != 0) {  // keep keys and values the loop body may hold (see tombstone)
+      for (std::size_t i = 0; i < entries_.size(); ++i) {
+        if (live(i)) tombstone(i);
+      }
+      return;
+    }
     entries_.clear();
     std::fill(index_.begin(), index_.end(), slot{});
     live_ = 0;
@@ -193,7 +203,14 @@ class weak_table {
   // Iterators register, so the deque is not compacted under them.
   void add_iterator() noexcept { ++iterators_; }
   void remove_iterator() noexcept {
-    if (--iterators_ == 0) maybe_compact();
+    if (--iterators_ != 0) return;
+    if (deferred_ != 0) {  // entries removed under iterators: their keys and values go now
+      for (auto& e : entries_) {
+        if (e && !e->node) e.reset();
+      }
+      deferred_ = 0;
+    }
+    maybe_compact();
   }
 
   // Created with the first entry, so empty and moved-from tables allocate nothing.
@@ -245,13 +262,22 @@ class weak_table {
     std::vector<slot> fresh(size);
     index_.swap(fresh);
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i]) insert_index(entries_[i]->hash, i);
+      if (live(i)) insert_index(entries_[i]->hash, i);
     }
   }
 
+  bool live(std::size_t i) const noexcept { return entries_[i] && entries_[i]->node; }
+
+  // Removes entry i. While an iterator exists, the entry's key and value stay (without their
+  // node) until the last iterator goes: the loop body may hold references to them.
   void tombstone(std::size_t i) noexcept {
     erase_index(entries_[i]->hash, i);
-    entries_[i].reset();
+    if (iterators_ == 0) {
+      entries_[i].reset();
+    } else {
+      entries_[i]->node.reset();
+      ++deferred_;
+    }
     --live_;
   }
 
@@ -260,7 +286,7 @@ class weak_table {
     if (iterators_ != 0 || entries_.size() - live_ <= std::max<std::size_t>(live_, 8)) return;
     std::deque<std::optional<Entry>> kept;
     for (auto& e : entries_) {
-      if (!e) continue;
+      if (!e || !e->node) continue;
       static_cast<entry_node*>(e->node.get())->entry_index = kept.size();
       kept.push_back(std::move(e));
     }
@@ -282,6 +308,7 @@ class weak_table {
   std::vector<slot> index_;
   std::size_t live_ = 0;
   std::size_t iterators_ = 0;
+  std::size_t deferred_ = 0;  // removed entries kept for iterators
 };
 
 // Creates the entry node for `obj` in `table` at `position` and links it to the object.
@@ -316,6 +343,11 @@ class table_iterator {
   // The end iterator: holds no position, so it stays the end while the table grows.
   explicit table_iterator(weak_table<Entry>* table) noexcept
       : table_(table), i_(weak_table<Entry>::npos) {}
+  // An iterator at exactly position `i` if its entry is alive, else the end (for find()).
+  static table_iterator exactly(weak_table<Entry>* table, std::size_t i) {
+    table_iterator it(table, i);
+    return it.i_ == i ? it : table_iterator(table);
+  }
   table_iterator(const table_iterator& other)
       : table_(other.table_), i_(other.i_), current_(other.current_) {
     if (registered()) table_->add_iterator();

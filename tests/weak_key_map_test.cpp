@@ -1,0 +1,377 @@
+// Tests for weakref::weak_key_map: the shared mapping conformance suite, then what is specific
+// to it — the side-table idiom (operator[]), values modified through iteration, get/at/pop/
+// popitem/setdefault (CPython's WeakKeyDictionary, checked against python3 3.11), keyrefs and
+// getweakrefcount, values dying with their keys, and keys matched by object identity.
+#include "weakref/weak_key_map.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "support/mapping_conformance.hpp"
+#include "weakref/ref.hpp"
+
+namespace mapping_conformance {
+INSTANTIATE_TYPED_TEST_SUITE_P(key_map, weak_mapping, key_map_adapter);
+}  // namespace mapping_conformance
+
+namespace {
+
+using testing::ElementsAre;
+using testing::HasSubstr;
+using weakref::getweakrefcount;
+
+struct widget {
+  explicit widget(int i) : id(i) {}
+  int id;
+};
+
+std::shared_ptr<widget> make(int id) { return weakref::make_shared<widget>(id); }
+
+using wmap = weakref::weak_key_map<widget, int>;
+
+TEST(weak_key_map, operator_brackets_default_inserts_for_the_side_table_idiom) {
+  struct meta {
+    int count = 0;
+    std::string note = "new";
+  };
+  weakref::weak_key_map<widget, meta> m;
+  auto w = make(1), v = make(2);
+  m[w].count++;
+  m[w].count++;
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[w].count, 2);
+  EXPECT_EQ(m[v].count, 0);
+  EXPECT_EQ(m[v].note, "new");
+  EXPECT_EQ(m.size(), 2u);
+  w.reset();
+  EXPECT_EQ(m.size(), 1u);
+}
+
+TEST(weak_key_map, values_are_modifiable_through_iteration) {
+  wmap m;
+  auto a = make(1), b = make(2);
+  m[a] = 10;
+  m[b] = 20;
+  for (auto& [key, value] : m) {
+    static_assert(std::is_same_v<decltype(value), int&>);
+    value += 1;
+  }
+  for (const auto& [key, value] : m) value += key->id * 100;  // V& even through const auto&
+  EXPECT_EQ(m.at(a), 111);
+  EXPECT_EQ(m.at(b), 221);
+}
+
+TEST(weak_key_map, get_returns_an_optional_copy_or_the_fallback) {
+  wmap m;
+  auto a = make(1), absent = make(2);
+  m[a] = 10;
+  std::optional<int> got = m.get(a);
+  EXPECT_EQ(got, 10);
+  EXPECT_EQ(m.get(absent), std::nullopt);  // Python: None
+  EXPECT_EQ(m.get(a, 3), 10);
+  EXPECT_EQ(m.get(absent, 3), 3);
+}
+
+TEST(weak_key_map, at_returns_a_modifiable_reference_or_throws_out_of_range) {
+  wmap m;
+  auto a = make(1), absent = make(2);
+  m[a] = 10;
+  m.at(a) = 11;
+  EXPECT_EQ(m.get(a), 11);
+  const wmap& cm = m;
+  EXPECT_EQ(cm.at(a), 11);
+  EXPECT_THROW(m.at(absent), std::out_of_range);  // Python: KeyError
+  EXPECT_THROW(cm.at(absent), std::out_of_range);
+}
+
+TEST(weak_key_map, pop_removes_the_entry_and_returns_its_value) {
+  wmap m;
+  auto a = make(1), b = make(2);
+  m[a] = 10;
+  m[b] = 20;
+  EXPECT_EQ(m.pop(a), 10);
+  EXPECT_FALSE(m.contains(a));
+  EXPECT_EQ(getweakrefcount(a), 0u);
+  EXPECT_THROW(m.pop(a), std::out_of_range);  // Python: KeyError
+  EXPECT_EQ(m.pop(a, 7), 7);                  // Python: pop(k, 'x') -> 'x'
+  EXPECT_EQ(m.pop(b, 7), 20);
+  EXPECT_TRUE(m.empty());
+}
+
+// Python: a, b, c inserted, a reassigned: popitem() -> (c, 3); empty -> KeyError.
+TEST(weak_key_map, popitem_returns_the_newest_live_key_and_its_value) {
+  wmap m;
+  auto a = make(1), b = make(2), c = make(3), d = make(4);
+  m[a] = 1;
+  m[b] = 2;
+  m[c] = 3;
+  m[d] = 4;
+  m[a] = 10;
+  d.reset();
+  auto [key, value] = m.popitem();
+  EXPECT_EQ(key, c);
+  EXPECT_EQ(value, 3);
+  EXPECT_EQ(m.popitem(), std::make_pair(b, 2));
+  EXPECT_EQ(m.popitem(), std::make_pair(a, 10));
+  EXPECT_THROW(m.popitem(), std::out_of_range);
+}
+
+// Python: setdefault(k1, 99) -> 10 (existing), setdefault(new, 5) -> 5.
+TEST(weak_key_map, setdefault_returns_a_modifiable_reference) {
+  wmap m;
+  auto a = make(1), c = make(3), d = make(4);
+  m[a] = 10;
+  EXPECT_EQ(m.setdefault(a, 99), 10);
+  m.setdefault(c, 5) += 1;
+  EXPECT_EQ(m.at(c), 6);
+  EXPECT_EQ(m.setdefault(c, 99), 6);
+  int& ref = m.setdefault(d);
+  EXPECT_EQ(ref, 0);  // V()
+  ref = 42;
+  EXPECT_EQ(m.get(d), 42);
+}
+
+// CPython test_weak_keys: one weak reference per map entry; setting the key again keeps 1.
+TEST(weak_key_map, keyrefs_share_the_maps_weak_references) {
+  wmap m, other;
+  auto a = make(1), b = make(2);
+  m[a] = 1;
+  m[b] = 2;
+  EXPECT_EQ(getweakrefcount(a), 1u);
+  EXPECT_EQ(getweakrefcount(b), 1u);
+  m[a] = 10;
+  m.insert_or_assign(a, 11);
+  EXPECT_EQ(getweakrefcount(a), 1u);
+  auto refs = m.keyrefs();
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_EQ(getweakrefcount(a), 1u);  // shared, not new
+  EXPECT_EQ(refs[0].lock(), a);
+  EXPECT_EQ(refs[1].lock(), b);
+  EXPECT_TRUE(refs[0].has_callback());  // Python: keyrefs carry the map's callback
+  other[a] = 0;
+  EXPECT_EQ(getweakrefcount(a), 2u);  // Python: 2 with two maps
+  a.reset();
+  EXPECT_FALSE(refs[0].alive());
+  EXPECT_EQ(m.keyrefs().size(), 1u);
+}
+
+// A value that counts its own destruction (moves transfer the duty).
+struct counted {
+  counted(int* deaths, int v) : deaths_(deaths), value(v) {}
+  counted(counted&& other) noexcept
+      : deaths_(std::exchange(other.deaths_, nullptr)), value(other.value) {}
+  counted& operator=(counted&&) = delete;
+  ~counted() {
+    if (deaths_) ++*deaths_;
+  }
+  int* deaths_;
+  int value;
+};
+
+TEST(weak_key_map, value_is_destroyed_once_its_key_dies) {
+  int deaths = 0;
+  auto a = make(1), b = make(2), c = make(3);
+  {
+    weakref::weak_key_map<widget, counted> m;
+    m.try_emplace(a, &deaths, 1);
+    m.try_emplace(b, &deaths, 2);
+    m.try_emplace(c, &deaths, 3);
+    EXPECT_EQ(deaths, 0);
+    a.reset();
+    EXPECT_EQ(m.size(), 2u);  // applied at the map's next operation, at the latest
+    EXPECT_EQ(deaths, 1);
+    EXPECT_EQ(m.erase(b), 1u);
+    EXPECT_EQ(deaths, 2);
+    EXPECT_EQ(m.at(c).value, 3);
+  }
+  EXPECT_EQ(deaths, 3);  // the map's destruction
+}
+
+// Python: d[k1] = [k2]; d[k2] = 'x'; del k2; del k1 -> len(d) == 0 and list(d) == [].
+TEST(weak_key_map, size_is_exact_when_a_dead_keys_value_releases_another_key) {
+  weakref::weak_key_map<widget, std::shared_ptr<widget>> m;
+  auto k1 = make(1), k2 = make(2);
+  m[k1] = k2;  // k1's value owns k2
+  m[k2] = nullptr;
+  k2.reset();
+  EXPECT_EQ(m.size(), 2u);
+  k1.reset();  // k1's entry goes, its value releases k2, so k2's entry goes too
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_EQ(m.keys().size(), 0u);
+  EXPECT_TRUE(m.empty());
+}
+
+// A dead key's entry pins its object's allocation until the map drops the entry, so a reused
+// address can only show up once the map let go; it must never find the old entry.
+TEST(weak_key_map, new_object_at_a_dead_keys_address_does_not_find_its_entry) {
+  wmap m;
+  auto keeper = make(0);
+  m[keeper] = 0;
+  std::set<const widget*> dead;
+  for (int i = 1; i <= 2000; ++i) {
+    auto key = make(i);
+    m[key] = i;
+    dead.insert(key.get());
+    key.reset();
+    auto fresh = make(-i);
+    if (dead.count(fresh.get()) != 0) {
+      EXPECT_FALSE(m.contains(fresh));
+      EXPECT_EQ(m.count(fresh), 0u);
+      EXPECT_EQ(m.get(fresh), std::nullopt);
+      EXPECT_EQ(m.find(fresh), m.end());
+      EXPECT_EQ(m.erase(fresh), 0u);
+      EXPECT_EQ(m.size(), 1u);
+      EXPECT_THAT(m.values(), ElementsAre(0));
+      m[fresh] = -1;  // a new entry of its own
+      EXPECT_THAT(m.values(), ElementsAre(0, -1));
+      return;
+    }
+  }
+  GTEST_SKIP() << "no address was reused after 2000 deaths (an allocator quarantine, e.g. "
+                  "AddressSanitizer's, delays reuse); nothing to check";
+}
+
+// A deliberate difference from CPython, which matches keys by ==: here two equal objects
+// are two keys (identity).
+TEST(weak_key_map, keys_match_by_identity_not_value_equality) {
+  struct valued {
+    int v;
+    bool operator==(const valued&) const = default;
+  };
+  weakref::weak_key_map<valued, int> m;
+  auto x = weakref::make_shared<valued>(valued{1}), y = weakref::make_shared<valued>(valued{1});
+  ASSERT_TRUE(*x == *y);
+  m[x] = 1;
+  m[y] = 2;
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.at(x), 1);
+  EXPECT_EQ(m.at(y), 2);
+  x.reset();
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(m.at(y), 2);
+}
+
+struct base_a {
+  virtual ~base_a() = default;
+  int a = 1;
+};
+struct base_b {
+  virtual ~base_b() = default;
+  int b = 2;
+};
+struct derived : base_a, base_b {  // base_b at a non-zero offset
+  base_b inner;
+};
+
+TEST(weak_key_map, base_class_and_aliasing_pointers_find_the_same_entry) {
+  weakref::weak_key_map<base_b, int> m;
+  auto d = weakref::make_shared<derived>();
+  std::shared_ptr<base_b> as_base = d;
+  std::shared_ptr<base_b> alias(d, &d->inner);
+  ASSERT_NE(static_cast<void*>(as_base.get()), static_cast<void*>(d.get()));
+  m[d] = 1;
+  EXPECT_TRUE(m.contains(as_base));
+  EXPECT_TRUE(m.contains(alias));
+  m[alias] += 1;
+  EXPECT_FALSE(m.try_emplace(as_base, 5).second);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(m.at(as_base), 2);
+  EXPECT_EQ(getweakrefcount(d), 1u);
+  for (const auto& [key, value] : m) EXPECT_EQ(key.get(), as_base.get());
+  EXPECT_EQ(m.erase(alias), 1u);
+  EXPECT_TRUE(m.empty());
+}
+
+TEST(weak_key_map, lookups_with_foreign_or_empty_keys_find_nothing_without_throwing) {
+  wmap m;
+  auto a = make(1);
+  m[a] = 1;
+  auto foreign = std::make_shared<widget>(2);
+  std::shared_ptr<widget> empty;
+  for (const auto* key : {&foreign, &empty}) {
+    EXPECT_FALSE(m.contains(*key));
+    EXPECT_EQ(m.count(*key), 0u);
+    EXPECT_EQ(m.get(*key), std::nullopt);
+    EXPECT_EQ(m.get(*key, 7), 7);
+    EXPECT_EQ(m.find(*key), m.end());
+    EXPECT_EQ(m.erase(*key), 0u);
+    EXPECT_EQ(m.pop(*key, 9), 9);
+    EXPECT_THROW(m.at(*key), std::out_of_range);
+    EXPECT_THROW(m.pop(*key), std::out_of_range);
+  }
+  EXPECT_THAT(m.values(), ElementsAre(1));
+}
+
+TEST(weak_key_map, inserting_a_foreign_or_empty_key_throws_type_error) {
+  wmap m;
+  auto a = make(1);
+  m[a] = 1;
+  auto foreign = std::make_shared<widget>(2);
+  auto message = [&](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const weakref::type_error& e) {
+      return e.what();
+    }
+    return "<no type_error>";
+  };
+  const auto* not_ours = "was not created by weakref::make_shared";
+  EXPECT_THAT(message([&] { m[foreign] = 2; }), HasSubstr(not_ours));
+  EXPECT_THAT(message([&] { m.insert({foreign, 2}); }), HasSubstr(not_ours));
+  EXPECT_THAT(message([&] { m.try_emplace(foreign, 2); }), HasSubstr(not_ours));
+  EXPECT_THAT(message([&] { m.insert_or_assign(foreign, 2); }), HasSubstr(not_ours));
+  EXPECT_THAT(message([&] { m.setdefault(foreign, 2); }), HasSubstr(not_ours));
+  EXPECT_THAT(message([&] { m.update({{foreign, 2}}); }), HasSubstr(not_ours));
+  EXPECT_THAT(message([&] { m[nullptr] = 2; }), HasSubstr("is empty"));
+  EXPECT_THAT(m.values(), ElementsAre(1));
+}
+
+TEST(weak_key_map, iteration_holds_the_key_in_hand_and_skips_keys_dying_in_the_body) {
+  wmap m;
+  std::vector<std::shared_ptr<widget>> keys;
+  for (int i = 0; i < 4; ++i) {
+    keys.push_back(make(i));
+    m[keys.back()] = i;
+  }
+  std::weak_ptr<widget> watch = keys[1];
+  std::vector<int> seen;
+  for (const auto& [key, value] : m) {
+    seen.push_back(value);
+    if (value == 1) {
+      keys[1].reset();  // the key in hand: alive until the step
+      keys[2].reset();  // another key: not yielded
+      EXPECT_FALSE(watch.expired());
+      EXPECT_EQ(key->id, 1);
+      EXPECT_EQ(m.size(), 3u);
+    }
+    if (value == 3) {
+      EXPECT_TRUE(watch.expired());
+    }
+  }
+  EXPECT_THAT(seen, ElementsAre(0, 1, 3));
+  EXPECT_EQ(m.size(), 2u);
+}
+
+TEST(weak_key_map, move_only_values_work) {
+  weakref::weak_key_map<widget, std::unique_ptr<int>> m;
+  auto a = make(1), b = make(2);
+  m[a] = std::make_unique<int>(5);
+  EXPECT_TRUE(m.try_emplace(b, std::make_unique<int>(6)).second);
+  m.insert_or_assign(b, std::make_unique<int>(7));
+  EXPECT_EQ(*m.at(a), 5);
+  EXPECT_EQ(*m.pop(a), 5);
+  auto [key, value] = m.popitem();
+  EXPECT_EQ(key, b);
+  EXPECT_EQ(*value, 7);
+}
+
+}  // namespace
