@@ -121,8 +121,10 @@ class weak_value_map {
   // Inserts (key, value) unless `key` is present.
   template <class Key>
   std::pair<iterator, bool> try_emplace(Key&& key, const std::shared_ptr<V>& value) {
-    auto [i, added] = place(std::forward<Key>(key), value, false);
-    return {iterator::exactly(&table_, i), added};
+    for (;;) {  // if the present value dies meanwhile, the next place() replaces it
+      auto [i, added] = place(key, value, false);
+      if (auto it = iterator::exactly(&table_, i); it != end()) return {it, added};
+    }
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class Key>
