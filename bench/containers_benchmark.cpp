@@ -46,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include "parked_thread.hpp"
 #include "weakref/weak_key_map.hpp"
 #include "weakref/weak_set.hpp"
 #include "weakref/weak_value_map.hpp"
@@ -56,10 +57,6 @@
 #else
 #define WEAKREF_BENCH_USABLE_SIZE(p) \
   std::size_t { 0 }
-#endif
-#if __has_include(<sys/single_threaded.h>)
-#include <sys/single_threaded.h>
-#define WEAKREF_BENCH_HAS_SINGLE_THREADED 1
 #endif
 
 // --- a counting global operator new (only counts while `on`; main() is single-threaded
@@ -517,45 +514,13 @@ void report_memory() {
               n, [&](auto& c, std::size_t i) { c.push_back(objects[i]); }));
 }
 
-// A second thread, parked until the benchmarks are done, so refcounts are atomic.
-class parked_thread {
- public:
-  parked_thread()
-      : thread_([this] {
-          std::unique_lock lock(mutex_);
-          wake_.wait(lock, [this] { return stop_; });
-        }) {}
-  parked_thread(const parked_thread&) = delete;
-  parked_thread& operator=(const parked_thread&) = delete;
-  ~parked_thread() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;  // last: starts after the members it uses exist
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   parked_thread second_thread;
-#ifdef WEAKREF_BENCH_HAS_SINGLE_THREADED
-  benchmark::AddCustomContext(
-      "mode", __libc_single_threaded ? "single-threaded (NOT representative)" : "multi-threaded");
-  benchmark::AddCustomContext("__libc_single_threaded", std::to_string(__libc_single_threaded));
-#else
-  benchmark::AddCustomContext("mode", "multi-threaded");
-#endif
+  report_threading_mode();
   report_memory();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -24,12 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "parked_thread.hpp"
 #include "weakref/weakref.hpp"
-
-#if __has_include(<sys/single_threaded.h>)
-#include <sys/single_threaded.h>
-#define WEAKREF_BENCH_HAS_SINGLE_THREADED 1
-#endif
 
 namespace {
 
@@ -205,42 +201,13 @@ void BM_StdMakeSharedRelease(benchmark::State& state) {
 }
 BENCHMARK(BM_StdMakeSharedRelease);
 
-// A second thread, parked until the benchmarks are done, so refcounts are atomic.
-class parked_thread {
- public:
-  parked_thread()
-      : thread_([this] {
-          std::unique_lock lock(mutex_);
-          wake_.wait(lock, [this] { return stop_; });
-        }) {}
-  parked_thread(const parked_thread&) = delete;
-  parked_thread& operator=(const parked_thread&) = delete;
-  ~parked_thread() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;  // last: starts after the members it uses exist
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   parked_thread second_thread;
-  benchmark::AddCustomContext("mode", "multi-threaded (second thread started: atomic refcounts)");
-#ifdef WEAKREF_BENCH_HAS_SINGLE_THREADED
-  benchmark::AddCustomContext("__libc_single_threaded", std::to_string(__libc_single_threaded));
-#endif
+  report_threading_mode();
   benchmark::AddCustomContext("sizeof(weakref::ref<T>)", std::to_string(sizeof(weakref::ref<int>)));
   benchmark::AddCustomContext("sizeof(std::weak_ptr<T>)",
                               std::to_string(sizeof(std::weak_ptr<int>)));

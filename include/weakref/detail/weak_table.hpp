@@ -344,9 +344,21 @@ class table_iterator {
   explicit table_iterator(weak_table<Entry>* table) noexcept
       : table_(table), i_(weak_table<Entry>::npos) {}
   // An iterator at exactly position `i` if its entry is alive, else the end (for find()).
+  struct exact_position {};
+  table_iterator(weak_table<Entry>* table, std::size_t i, exact_position) : table_(table), i_(i) {
+    table_->add_iterator();
+    table_->collect();
+    if (auto* e = table_->at(i_)) {
+      if (auto value = Traits::get(*e)) {
+        current_.emplace(std::move(*value));
+        return;
+      }
+    }
+    i_ = weak_table<Entry>::npos;
+    table_->remove_iterator();
+  }
   static table_iterator exactly(weak_table<Entry>* table, std::size_t i) {
-    table_iterator it(table, i);
-    return it.i_ == i ? it : table_iterator(table);
+    return table_iterator(table, i, exact_position{});
   }
   table_iterator(const table_iterator& other)
       : table_(other.table_), i_(other.i_), current_(other.current_) {
