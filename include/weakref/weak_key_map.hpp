@@ -206,10 +206,7 @@ class weak_key_map {
   static constexpr std::size_t npos = detail::weak_table<entry>::npos;
 
   std::size_t position(const key_type& key) const noexcept {
-    auto hash = detail::identity_hash_of(key);
-    if (!hash) return npos;
-    table_.collect();
-    return table_.find(*hash, detail::same_object);
+    return detail::find_object(table_, key);
   }
   std::size_t checked(const key_type& key, const char* what) const {
     auto i = position(key);

@@ -210,10 +210,7 @@ class weak_set {
   static constexpr std::size_t npos = detail::weak_table<entry>::npos;
 
   std::size_t position(const std::shared_ptr<T>& obj) const noexcept {
-    auto hash = detail::identity_hash_of(obj);
-    if (!hash) return npos;
-    table_.collect();
-    return table_.find(*hash, detail::same_object);
+    return detail::find_object(table_, obj);
   }
 
   template <class Keep>

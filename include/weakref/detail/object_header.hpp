@@ -52,7 +52,6 @@ class weakref_node {
   // The object's identity: stable before and after death, never reused while a node lives
   // (the node's weak_ptr keeps the control block, and so the header, allocated).
   const object_header* owner_id() const noexcept { return header_; }
-  node_kind kind() const noexcept { return kind_; }
 
  private:
   friend class object_header;

@@ -439,4 +439,14 @@ std::optional<std::uint64_t> identity_hash_of(const std::shared_ptr<T>& p) noexc
 // Entries of identity-keyed tables: equal (mixed) hashes mean the same object.
 constexpr auto same_object = [](const auto&) { return true; };
 
+// The position of `p`'s object in an identity-keyed table, after applying pending deaths; npos
+// if absent, empty or not weakrefable.
+template <class Entry, class T>
+std::size_t find_object(weak_table<Entry>& table, const std::shared_ptr<T>& p) noexcept {
+  auto hash = identity_hash_of(p);
+  if (!hash) return weak_table<Entry>::npos;
+  table.collect();
+  return table.find(*hash, same_object);
+}
+
 }  // namespace weakref::detail
