@@ -375,3 +375,39 @@ TEST(weak_key_map, move_only_values_work) {
 }
 
 }  // namespace
+
+TEST(weak_key_map, value_references_stay_valid_while_other_entries_come_and_go) {
+  weakref::weak_key_map<widget, std::string> m;
+  auto keep = make(0);
+  std::string& note = m[keep];
+  note = "kept";
+  const std::string* address = &note;
+  for (int round = 0; round < 4; ++round) {  // enough deaths to squeeze the holes out
+    std::vector<std::shared_ptr<widget>> transient;
+    for (int i = 1; i <= 100; ++i) {
+      transient.push_back(make(i));
+      m[transient.back()] = "transient";
+    }
+    transient.clear();
+    EXPECT_EQ(m.size(), 1u);
+  }
+  EXPECT_EQ(&m.at(keep), address);
+  EXPECT_EQ(note, "kept");
+  note += "!";
+  EXPECT_EQ(m.get(keep), "kept!");
+}
+
+TEST(weak_key_map, erasing_during_iteration_keeps_the_loops_value_until_the_loop_ends) {
+  weakref::weak_key_map<widget, std::string> m;
+  auto a = make(1), b = make(2);
+  m[a] = "a-value";
+  m[b] = "b-value";
+  std::vector<std::string> seen;
+  for (auto& [key, value] : m) {
+    m.erase(a);
+    m.erase(b);
+    seen.push_back(value);  // the erased entry's value is still there (ASan checks)
+  }
+  EXPECT_THAT(seen, ElementsAre("a-value"));
+  EXPECT_TRUE(m.empty());
+}

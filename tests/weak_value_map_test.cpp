@@ -572,3 +572,23 @@ TEST(weak_value_map_death_test, erasing_an_iterator_whose_entry_died_is_harmless
 }
 
 }  // namespace
+
+// Reassigning the key in hand replaces its entry's weak reference; the loop's key reference must
+// stay valid (the old entry's key lives until the loop ends), and the new value is in place.
+TEST_F(weak_value_map, reassigning_the_current_key_during_iteration_keeps_the_loops_key_valid) {
+  weakref::weak_value_map<std::string, tracked> m;
+  auto a = make("a"), b = make("b");
+  auto a2 = make("a2"), b2 = make("b2");
+  m.insert_or_assign(std::string(40, 'a'), a);  // long keys: a moved-from key would be empty
+  m.insert_or_assign(std::string(40, 'b'), b);
+  std::vector<std::string> seen;
+  for (const auto& [key, value] : m) {
+    m.insert_or_assign(key, key[0] == 'a' ? a2 : b2);
+    seen.push_back(key.substr(0, 3) + ":" + value->name());
+  }
+  EXPECT_THAT(seen, ElementsAre("aaa:a", "bbb:b"));
+  EXPECT_EQ(m.get(std::string(40, 'a')), a2);
+  EXPECT_EQ(m.get(std::string(40, 'b')), b2);
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(getweakrefcount(a), 0u);  // the replaced entries' weak references are gone
+}

@@ -40,19 +40,21 @@ namespace weakref {
 // map throw std::out_of_range (Python: KeyError).
 template <class K, class V>
 class weak_key_map {
-  struct entry {
+  struct fields {
     template <class... A>
-    entry(std::uint64_t h, detail::node_handle n, K* e, A&&... value)
-        : hash(h), node(std::move(n)), element(e), value(std::forward<A>(value)...) {}
-    std::uint64_t hash;
-    detail::node_handle node;
+    explicit fields(K* e, A&&... v) : element(e), value(std::forward<A>(v)...) {}
     K* element;
     V value;
   };
+  using table = detail::weak_table<fields>;
+  using node = typename table::node;
+  static std::shared_ptr<K> lock(const node& n) noexcept {
+    return detail::lock_as(&n, n.fields().element);
+  }
   struct traits {
     using value_type = std::pair<std::shared_ptr<K>, V&>;
-    static std::optional<value_type> get(entry& e) noexcept {
-      if (auto key = detail::lock_as(e.node.get(), e.element)) return value_type(key, e.value);
+    static std::optional<value_type> get(node& n) noexcept {
+      if (auto key = lock(n)) return value_type(std::move(key), n.fields().value);
       return std::nullopt;
     }
   };
@@ -62,7 +64,7 @@ class weak_key_map {
   using mapped_type = V;
   using value_type = std::pair<std::shared_ptr<K>, V&>;
   using size_type = std::size_t;
-  using iterator = detail::table_iterator<entry, traits>;
+  using iterator = detail::table_iterator<fields, traits>;
 
   weak_key_map() = default;
   weak_key_map(std::initializer_list<std::pair<std::shared_ptr<K>, V>> items) { update(items); }
@@ -84,27 +86,28 @@ class weak_key_map {
     return table_.size();
   }
   bool empty() const noexcept { return size() == 0; }
-  bool contains(const key_type& key) const noexcept { return position(key) != npos; }
+  bool contains(const key_type& key) const noexcept { return lookup(key) != nullptr; }
   size_type count(const key_type& key) const noexcept { return contains(key); }
   iterator find(const key_type& key) const {
-    auto i = position(key);
-    return i == npos ? end() : iterator::exactly(&table_, i);
+    auto* n = lookup(key);
+    return n ? iterator::exactly(&table_, *n) : end();
   }
 
   // The value for `key`, inserting V() first if absent (std::unordered_map's operator[]).
-  V& operator[](const key_type& key) { return table_.at(emplace_at(key).first)->value; }
+  // References to values stay valid until their entry is removed, as std::unordered_map's do.
+  V& operator[](const key_type& key) { return emplace_at(key).first->fields().value; }
 
-  V& at(const key_type& key) { return table_.at(checked(key, "at"))->value; }
-  const V& at(const key_type& key) const { return table_.at(checked(key, "at"))->value; }
+  V& at(const key_type& key) { return checked(key, "at").fields().value; }
+  const V& at(const key_type& key) const { return checked(key, "at").fields().value; }
 
   // Python: get(key) / get(key, default).
   std::optional<V> get(const key_type& key) const {
-    auto i = position(key);
-    return i == npos ? std::nullopt : std::optional<V>(table_.at(i)->value);
+    auto* n = lookup(key);
+    return n ? std::optional<V>(n->fields().value) : std::nullopt;
   }
   V get(const key_type& key, V fallback) const {
-    auto i = position(key);
-    return i == npos ? std::move(fallback) : table_.at(i)->value;
+    auto* n = lookup(key);
+    return n ? n->fields().value : std::move(fallback);
   }
 
   std::pair<iterator, bool> insert(const std::pair<key_type, V>& item) {
@@ -112,26 +115,26 @@ class weak_key_map {
   }
   template <class... A>
   std::pair<iterator, bool> try_emplace(const key_type& key, A&&... args) {
-    auto [i, added] = emplace_at(key, std::forward<A>(args)...);
-    return {iterator::exactly(&table_, i), added};
+    auto [n, added] = emplace_at(key, std::forward<A>(args)...);
+    return {iterator_at(*n, key, added), added};
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
-    auto [i, added] = emplace_at(key, std::forward<M>(value));
-    if (!added) table_.at(i)->value = std::forward<M>(value);
-    return {iterator::exactly(&table_, i), added};
+    auto [n, added] = emplace_at(key, std::forward<M>(value));
+    if (!added) n->fields().value = std::forward<M>(value);
+    return {iterator_at(*n, key, added), added};
   }
 
   // Python: setdefault(key, default): the value for `key`, inserting `fallback` if absent.
   V& setdefault(const key_type& key, V fallback = V()) {
-    return table_.at(emplace_at(key, std::move(fallback)).first)->value;
+    return emplace_at(key, std::move(fallback)).first->fields().value;
   }
 
   size_type erase(const key_type& key) noexcept {
-    auto i = position(key);
-    if (i == npos) return 0;
-    table_.erase(i);
+    auto* n = lookup(key);
+    if (!n) return 0;
+    table_.erase(n);
     return 1;
   }
   iterator erase(const iterator& it) {
@@ -143,17 +146,17 @@ class weak_key_map {
   // Python: pop(key) (std::out_of_range if absent) and pop(key, default).
   V pop(const key_type& key) { return take(checked(key, "pop")); }
   V pop(const key_type& key, V fallback) {
-    auto i = position(key);
-    return i == npos ? std::move(fallback) : take(i);
+    auto* n = lookup(key);
+    return n ? take(*n) : std::move(fallback);
   }
   // Removes and returns the newest entry. Throws std::out_of_range if empty.
   std::pair<key_type, V> popitem() {
     for (;;) {
       table_.collect();
-      auto i = table_.last();
-      if (i == npos) throw std::out_of_range("weakref::weak_key_map::popitem: empty map");
-      auto key = detail::lock_as(table_.at(i)->node.get(), table_.at(i)->element);
-      auto value = take(i);
+      auto* n = table_.last();
+      if (!n) throw std::out_of_range("weakref::weak_key_map::popitem: empty map");
+      auto key = lock(*n);
+      auto value = take(*n);
       if (key) return {std::move(key), std::move(value)};  // else it died after collect()
     }
   }
@@ -174,10 +177,11 @@ class weak_key_map {
   // Python: keyrefs(): a ref to each live key, sharing the map's own weak references.
   std::vector<ref<K>> keyrefs() const {
     std::vector<ref<K>> refs;
+    table_.collect();
     for (std::size_t i = 0; i < table_.end_index(); ++i) {
-      if (auto* e = table_.at(i); e && e->node->alive()) {
-        refs.push_back(detail::handle_access::make<ref<K>>(
-            detail::node_handle::share(*e->node.get()), e->element));
+      if (auto* n = table_.at(i); n && n->alive()) {
+        refs.push_back(detail::handle_access::make<ref<K>>(detail::node_handle::share(*n),
+                                                           n->fields().element));
       }
     }
     return refs;
@@ -196,41 +200,38 @@ class weak_key_map {
   friend bool operator==(const weak_key_map& a, const weak_key_map& b) {
     if (a.size() != b.size()) return false;
     for (const auto& [key, value] : a) {
-      auto i = b.position(key);
-      if (i == npos || !(b.table_.at(i)->value == value)) return false;
+      auto* n = b.lookup(key);
+      if (!n || !(n->fields().value == value)) return false;
     }
     return true;
   }
 
  private:
-  static constexpr std::size_t npos = detail::weak_table<entry>::npos;
-
-  std::size_t position(const key_type& key) const noexcept {
-    return detail::find_object(table_, key);
+  node* lookup(const key_type& key) const noexcept { return detail::find_object(table_, key); }
+  node& checked(const key_type& key, const char* what) const {
+    if (auto* n = lookup(key)) return *n;
+    throw std::out_of_range(std::string("weakref::weak_key_map::") + what + ": no such key");
   }
-  std::size_t checked(const key_type& key, const char* what) const {
-    auto i = position(key);
-    if (i == npos)
-      throw std::out_of_range(std::string("weakref::weak_key_map::") + what + ": no such key");
-    return i;
-  }
-  // The position of `key`'s entry, constructing its value from `args` if absent; and whether
-  // it was added.
+  // The entry for `key`, constructing its value from `args` if absent; and whether it was
+  // added.
   template <class... A>
-  std::pair<std::size_t, bool> emplace_at(const key_type& key, A&&... args) {
+  std::pair<node*, bool> emplace_at(const key_type& key, A&&... args) {
     auto& header = detail::header_of(key, "weakref::weak_key_map");
     table_.collect();
     auto hash = detail::identity_hash(&header);
-    if (auto i = table_.find(hash, detail::same_object); i != npos) return {i, false};
-    auto i = table_.append(
-        [&](std::size_t at) { return detail::make_entry_node(table_, header, key, at); }, hash,
-        key.get(), std::forward<A>(args)...);
-    return {i, true};
+    if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
+    return {table_.append(header, key, hash, key.get(), std::forward<A>(args)...), true};
   }
 
-  V take(std::size_t i) {
-    V value = std::move(table_.at(i)->value);
-    table_.erase(i);
+  // An iterator at `n`; a new entry's key is the caller's `key`, which is alive.
+  iterator iterator_at(node& n, const key_type& key, bool added) {
+    return added ? iterator::holding(&table_, n, {key, n.fields().value})
+                 : iterator::exactly(&table_, n);
+  }
+
+  V take(node& n) {
+    V value = std::move(n.fields().value);
+    table_.erase(&n);
     return value;
   }
 
@@ -241,7 +242,7 @@ class weak_key_map {
     return result;
   }
 
-  mutable detail::weak_table<entry> table_;
+  mutable table table_;
 };
 
 }  // namespace weakref

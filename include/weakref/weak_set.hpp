@@ -35,16 +35,18 @@ namespace weakref {
 // made by weakref::make_shared throws type_error; looking one up finds nothing.
 template <class T>
 class weak_set {
-  struct entry {
-    entry(std::uint64_t h, detail::node_handle n, T* e) : hash(h), node(std::move(n)), element(e) {}
-    std::uint64_t hash;
-    detail::node_handle node;
+  struct fields {
     T* element;
   };
+  using table = detail::weak_table<fields>;
+  using node = typename table::node;
+  static std::shared_ptr<T> lock(const node& n) noexcept {
+    return detail::lock_as(&n, n.fields().element);
+  }
   struct traits {
     using value_type = std::shared_ptr<T>;
-    static std::optional<value_type> get(const entry& e) noexcept {
-      if (auto strong = detail::lock_as(e.node.get(), e.element)) return strong;
+    static std::optional<value_type> get(const node& n) noexcept {
+      if (auto strong = lock(n)) return strong;
       return std::nullopt;
     }
   };
@@ -52,7 +54,7 @@ class weak_set {
  public:
   using value_type = std::shared_ptr<T>;
   using size_type = std::size_t;
-  using iterator = detail::table_iterator<entry, traits>;
+  using iterator = detail::table_iterator<fields, traits>;
   using const_iterator = iterator;
 
   weak_set() = default;
@@ -80,11 +82,11 @@ class weak_set {
   }
   bool empty() const noexcept { return size() == 0; }
 
-  bool contains(const std::shared_ptr<T>& obj) const noexcept { return position(obj) != npos; }
+  bool contains(const std::shared_ptr<T>& obj) const noexcept { return lookup(obj) != nullptr; }
   size_type count(const std::shared_ptr<T>& obj) const noexcept { return contains(obj); }
   iterator find(const std::shared_ptr<T>& obj) const {
-    auto i = position(obj);
-    return i == npos ? end() : iterator::exactly(&table_, i);
+    auto* n = lookup(obj);
+    return n ? iterator::exactly(&table_, *n) : end();
   }
 
   // Adds `obj` unless present; returns its position and whether it was added.
@@ -93,21 +95,19 @@ class weak_set {
     auto& header = detail::header_of(obj, "weakref::weak_set");
     table_.collect();
     auto hash = detail::identity_hash(&header);
-    if (auto i = table_.find(hash, detail::same_object); i != npos)
-      return {iterator::exactly(&table_, i), false};
-    auto i = table_.append(
-        [&](std::size_t at) { return detail::make_entry_node(table_, header, obj, at); }, hash,
-        obj.get());
-    return {iterator::exactly(&table_, i), true};
+    if (auto* n = table_.find(hash, detail::same_object))
+      return {iterator::exactly(&table_, *n), false};
+    auto* n = table_.append(header, obj, hash, fields{obj.get()});
+    return {iterator::holding(&table_, *n, obj), true};
   }
   // Python: add.
   void add(const std::shared_ptr<T>& obj) { insert(obj); }
 
   // Removes `obj` if present; returns the number removed (0 or 1).
   size_type erase(const std::shared_ptr<T>& obj) noexcept {
-    auto i = position(obj);
-    if (i == npos) return 0;
-    table_.erase(i);
+    auto* n = lookup(obj);
+    if (!n) return 0;
+    table_.erase(n);
     return 1;
   }
   // Removes the member at `it`; returns an iterator to the next one.
@@ -126,10 +126,10 @@ class weak_set {
   std::shared_ptr<T> pop() {
     for (;;) {
       table_.collect();
-      auto i = table_.last();
-      if (i == npos) throw std::out_of_range("weakref::weak_set::pop: empty set");
-      auto value = detail::lock_as(table_.at(i)->node.get(), table_.at(i)->element);
-      table_.erase(i);
+      auto* n = table_.last();
+      if (!n) throw std::out_of_range("weakref::weak_set::pop: empty set");
+      auto value = lock(*n);
+      table_.erase(n);
       if (value) return value;  // else it died after collect(): try the next one
     }
   }
@@ -207,9 +207,7 @@ class weak_set {
   }
 
  private:
-  static constexpr std::size_t npos = detail::weak_table<entry>::npos;
-
-  std::size_t position(const std::shared_ptr<T>& obj) const noexcept {
+  node* lookup(const std::shared_ptr<T>& obj) const noexcept {
     return detail::find_object(table_, obj);
   }
 
@@ -222,7 +220,7 @@ class weak_set {
     return result;
   }
 
-  mutable detail::weak_table<entry> table_;
+  mutable table table_;
 };
 
 }  // namespace weakref

@@ -42,19 +42,21 @@ namespace weakref {
 // If Hash or KeyEqual throws, the map is unchanged.
 template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
 class weak_value_map {
-  struct entry {
+  struct fields {
     template <class Key>
-    entry(std::uint64_t h, detail::node_handle n, V* e, Key&& k)
-        : hash(h), node(std::move(n)), element(e), key(std::forward<Key>(k)) {}
-    std::uint64_t hash;
-    detail::node_handle node;
+    fields(V* e, Key&& k) : element(e), key(std::forward<Key>(k)) {}
     V* element;
     K key;
   };
+  using table = detail::weak_table<fields>;
+  using node = typename table::node;
+  static std::shared_ptr<V> lock(const node& n) noexcept {
+    return detail::lock_as(&n, n.fields().element);
+  }
   struct traits {
     using value_type = std::pair<const K&, std::shared_ptr<V>>;
-    static std::optional<value_type> get(const entry& e) noexcept {
-      if (auto value = detail::lock_as(e.node.get(), e.element)) return value_type(e.key, value);
+    static std::optional<value_type> get(const node& n) noexcept {
+      if (auto value = lock(n)) return value_type(n.fields().key, std::move(value));
       return std::nullopt;
     }
   };
@@ -66,7 +68,7 @@ class weak_value_map {
   using size_type = std::size_t;
   using hasher = Hash;
   using key_equal = KeyEqual;
-  using iterator = detail::table_iterator<entry, traits>;
+  using iterator = detail::table_iterator<fields, traits>;
 
   weak_value_map() = default;
   explicit weak_value_map(Hash hash, KeyEqual equal = KeyEqual())
@@ -95,16 +97,14 @@ class weak_value_map {
   bool contains(const K& key) const { return get(key) != nullptr; }
   size_type count(const K& key) const { return contains(key); }
   iterator find(const K& key) const {
-    auto i = position(key);
-    return i == npos ? end() : iterator::exactly(&table_, i);
+    auto* n = lookup(key);
+    return n ? iterator::exactly(&table_, *n) : end();
   }
 
   // Python: get(key) / get(key, default): the object, or nullptr / `fallback`.
   std::shared_ptr<V> get(const K& key) const {
-    auto i = position(key);
-    if (i == npos) return nullptr;
-    auto* e = table_.at(i);
-    return detail::lock_as(e->node.get(), e->element);
+    auto* n = lookup(key);
+    return n ? lock(*n) : nullptr;
   }
   std::shared_ptr<V> get(const K& key, std::shared_ptr<V> fallback) const {
     auto value = get(key);
@@ -122,32 +122,32 @@ class weak_value_map {
   template <class Key>
   std::pair<iterator, bool> try_emplace(Key&& key, const std::shared_ptr<V>& value) {
     for (;;) {  // if the present value dies meanwhile, the next place() replaces it
-      auto [i, added] = place(key, value, false);
-      if (auto it = iterator::exactly(&table_, i); it != end()) return {it, added};
+      auto [n, added] = place(key, value, false);
+      if (added) return {iterator::holding(&table_, *n, {n->fields().key, value}), true};
+      if (auto it = iterator::exactly(&table_, *n); it != end()) return {it, false};
     }
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class Key>
   std::pair<iterator, bool> insert_or_assign(Key&& key, const std::shared_ptr<V>& value) {
-    auto [i, added] = place(std::forward<Key>(key), value, true);
-    return {iterator::exactly(&table_, i), added};
+    auto [n, added] = place(std::forward<Key>(key), value, true);
+    return {iterator::holding(&table_, *n, {n->fields().key, value}), added};
   }
 
   // Python: setdefault(key, default): the live object for `key`, inserting `fallback` if absent.
   template <class Key>
   std::shared_ptr<V> setdefault(Key&& key, const std::shared_ptr<V>& fallback) {
     for (;;) {  // if the present value dies meanwhile, the next place() replaces it
-      auto [i, added] = place(key, fallback, false);
+      auto [n, added] = place(key, fallback, false);
       if (added) return fallback;
-      auto* e = table_.at(i);
-      if (auto value = detail::lock_as(e->node.get(), e->element)) return value;
+      if (auto value = lock(*n)) return value;
     }
   }
 
   size_type erase(const K& key) {
-    auto i = position(key);
-    if (i == npos) return 0;
-    table_.erase(i);
+    auto* n = lookup(key);
+    if (!n) return 0;
+    table_.erase(n);
     return 1;
   }
   iterator erase(const iterator& it) {
@@ -162,22 +162,21 @@ class weak_value_map {
     throw std::out_of_range("weakref::weak_value_map::pop: no such key");
   }
   std::shared_ptr<V> pop(const K& key, std::shared_ptr<V> fallback) {
-    auto i = position(key);
-    if (i == npos) return fallback;
-    auto value = detail::lock_as(table_.at(i)->node.get(), table_.at(i)->element);
-    table_.erase(i);
+    auto* n = lookup(key);
+    if (!n) return fallback;
+    auto value = lock(*n);
+    table_.erase(n);
     return value ? value : fallback;
   }
   // Removes and returns the newest live entry. Throws std::out_of_range if empty.
   std::pair<K, std::shared_ptr<V>> popitem() {
     for (;;) {
       table_.collect();
-      auto i = table_.last();
-      if (i == npos) throw std::out_of_range("weakref::weak_value_map::popitem: empty map");
-      auto* e = table_.at(i);
-      auto value = detail::lock_as(e->node.get(), e->element);
-      K key = std::move(e->key);
-      table_.erase(i);
+      auto* n = table_.last();
+      if (!n) throw std::out_of_range("weakref::weak_value_map::popitem: empty map");
+      auto value = lock(*n);
+      K key = std::move(n->fields().key);
+      table_.erase(n);
       if (value) return {std::move(key), std::move(value)};  // else it died after collect()
     }
   }
@@ -204,9 +203,9 @@ class weak_value_map {
     std::vector<ref<V>> refs;
     table_.collect();
     for (std::size_t i = 0; i < table_.end_index(); ++i) {
-      if (auto* e = table_.at(i); e && e->node->alive()) {
-        refs.push_back(detail::handle_access::make<ref<V>>(
-            detail::node_handle::share(*e->node.get()), e->element));
+      if (auto* n = table_.at(i); n && n->alive()) {
+        refs.push_back(detail::handle_access::make<ref<V>>(detail::node_handle::share(*n),
+                                                           n->fields().element));
       }
     }
     return refs;
@@ -233,34 +232,28 @@ class weak_value_map {
   }
 
  private:
-  static constexpr std::size_t npos = detail::weak_table<entry>::npos;
-
-  std::size_t position(const K& key) const {
+  // The live entry for `key`, after applying pending deaths; null if absent.
+  node* lookup(const K& key) const {
     auto hash = detail::mix_hash(hash_(key));
     table_.collect();
-    return table_.find(hash, [&](const entry& e) { return equal_(e.key, key); });
+    return table_.find(hash, [&](const fields& f) { return equal_(f.key, key); });
   }
 
   // Puts `value` under `key`: appends if absent; if present, replaces the value when `assign`
-  // or when the old one is dead (its entry is as good as gone). Returns (position, added).
+  // or when the old one is dead (its entry is as good as gone). Returns (entry, added).
   template <class Key>
-  std::pair<std::size_t, bool> place(Key&& key, const std::shared_ptr<V>& value, bool assign) {
+  std::pair<node*, bool> place(Key&& key, const std::shared_ptr<V>& value, bool assign) {
     auto& header = detail::header_of(value, "weakref::weak_value_map");
     auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
     table_.collect();
-    auto i = table_.find(hash, [&](const entry& e) { return equal_(e.key, key); });
-    auto make_node = [&](std::size_t at) {
-      return detail::make_entry_node(table_, header, value, at);
-    };
-    if (i == npos)
-      return {table_.append(make_node, hash, value.get(), std::forward<Key>(key)), true};
-    auto* e = table_.at(i);
-    if (assign || !e->node->alive()) {
-      table_.renode(i, make_node);
-      e->element = value.get();
-      return {i, !assign};
+    auto* n = table_.find(hash, [&](const fields& f) { return equal_(f.key, key); });
+    if (!n) return {table_.append(header, value, hash, value.get(), std::forward<Key>(key)), true};
+    if (assign || !n->alive()) {
+      n = table_.renode(n, header, value);
+      n->fields().element = value.get();
+      return {n, !assign};
     }
-    return {i, false};
+    return {n, false};
   }
 
   template <class F>
@@ -272,7 +265,7 @@ class weak_value_map {
 
   [[no_unique_address]] Hash hash_;
   [[no_unique_address]] KeyEqual equal_;
-  mutable detail::weak_table<entry> table_;
+  mutable table table_;
 };
 
 }  // namespace weakref

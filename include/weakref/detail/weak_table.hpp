@@ -2,14 +2,15 @@
 // weak_key_map and weak_set, and the inbox through which deaths on any thread reach it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,12 +23,21 @@ class entry_node;
 // Where death callbacks leave the nodes of entries whose object died. Callbacks run on any
 // thread, so this is a lock-free stack: pushing is one CAS, and the container takes the whole
 // stack at once before each operation. Closing (when the container goes) refuses later pushes.
+// Reference-counted by the table and its nodes, since a node may fire after the table is gone.
 class death_inbox {
  public:
   bool push(entry_node* node) noexcept;
-  entry_node* take() noexcept { return head_.exchange(nullptr, std::memory_order_acquire); }
+  entry_node* take() noexcept {
+    // A plain load first: most operations find the inbox empty, and skip the exchange.
+    if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    return head_.exchange(nullptr, std::memory_order_acquire);
+  }
   entry_node* close() noexcept { return head_.exchange(closed(), std::memory_order_acquire); }
-  bool empty() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
+
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
 
  private:
   static entry_node* closed() noexcept {
@@ -35,21 +45,28 @@ class death_inbox {
     return reinterpret_cast<entry_node*>(&sentinel);
   }
   std::atomic<entry_node*> head_{nullptr};
+  std::atomic<std::size_t> refs_{1};
 };
 
 // The weak reference a container entry holds on its object (CPython: KeyedRef, or the
 // WeakKeyDictionary/WeakSet internal ref). Its callback only posts it to the inbox: the
 // container removes the entry itself, on its own thread, so no container lock exists and no
-// death ever waits for a container.
-class entry_node final : public weakref_node {
+// death ever waits for a container. Every field but the inbox belongs to the container.
+class entry_node : public weakref_node {
  public:
-  entry_node(object_header& header, std::weak_ptr<const void> owner,
-             std::shared_ptr<death_inbox> inbox, std::size_t entry)
+  entry_node(object_header& header, std::weak_ptr<const void> owner, death_inbox& inbox,
+             std::uint64_t entry_hash, std::size_t entry_position) noexcept
       : weakref_node(header, std::move(owner), node_kind::other, true),
-        entry_index(entry),
-        inbox_(std::move(inbox)) {}
+        hash(entry_hash),
+        position(entry_position),
+        inbox_(&inbox) {
+    inbox.retain();
+  }
+  ~entry_node() override { inbox_->release(); }
 
-  std::size_t entry_index;  // the entry's position; read and written by the container only
+  std::uint64_t hash;    // the key's mixed hash
+  std::size_t position;  // the entry's place in insertion order
+  bool removed = false;  // removed while an iterator was alive; freed when the last one goes
   entry_node* next_dead = nullptr;
 
  private:
@@ -59,7 +76,7 @@ class entry_node final : public weakref_node {
   }
   std::string_view where() const noexcept override { return "weak container"; }
 
-  std::shared_ptr<death_inbox> inbox_;
+  death_inbox* inbox_;
 };
 
 inline bool death_inbox::push(entry_node* node) noexcept {
@@ -72,6 +89,28 @@ inline bool death_inbox::push(entry_node* node) noexcept {
   return true;
 }
 
+// An entry: its node with the container's fields (key, value, element pointer) inside, so a
+// lookup touches one allocation and keys and values never move. `fields` is engaged exactly
+// while the entry is in its table; the table destroys it on removal (not when the last handle
+// goes: valuerefs()/keyrefs() handles may outlive the entry by far). Aligned so that the
+// table's index can keep a few hash bits in the low bits of the pointer.
+template <class Fields>
+class alignas(16) table_node final : public entry_node {
+ public:
+  template <class... A>
+  table_node(object_header& header, std::weak_ptr<const void> owner, death_inbox& inbox,
+             std::uint64_t hash, std::size_t position, A&&... fields)
+      : entry_node(header, std::move(owner), inbox, hash, position),
+        fields_(std::in_place, std::forward<A>(fields)...) {}
+
+  Fields& fields() noexcept { return *fields_; }
+  const Fields& fields() const noexcept { return *fields_; }
+  void destroy_fields() noexcept { fields_.reset(); }
+
+ private:
+  std::optional<Fields> fields_;
+};
+
 // Mixes a hash so that linear probing spreads it (pointers and small integers included).
 // Multiplying by an odd constant is a bijection, so for identity keys equal mixed hashes
 // mean equal pointers.
@@ -80,16 +119,18 @@ inline std::uint64_t mix_hash(std::uint64_t h) noexcept {
   return h * 0x9E3779B97F4A7C15ull;
 }
 
-// weak_table<Entry>: entries in insertion order (a deque, so references stay valid while it
-// grows) with tombstones, plus an open-addressing index of entry positions (linear probing,
-// backward-shift deletion). Entry has `std::uint64_t hash` (mixed) and `node_handle node`.
+// weak_table<Fields>: the entries (nodes) in insertion order, a vector with null holes, plus
+// an open-addressing index of node pointers (linear probing, backward-shift deletion). The
+// table owns one handle of each node it holds.
 //
-// Deaths are applied before every operation: the entry becomes a tombstone at once (so size()
-// and lookups are exact), but the deque is compacted only when no iterator exists (CPython's
-// pending-removal rule), so iterators — which hold an index — never skip or repeat an entry.
-template <class Entry>
+// Deaths are applied before every operation: the entry leaves the index at once (so size()
+// and lookups are exact), but the order is compacted only when no iterator exists (CPython's
+// pending-removal rule), so iterators — which hold a position — never skip or repeat an entry;
+// and the removed entry's fields live until then, since the loop body may hold references.
+template <class Fields>
 class weak_table {
  public:
+  using node = table_node<Fields>;
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   weak_table() noexcept = default;
@@ -101,231 +142,273 @@ class weak_table {
     return *this;
   }
   ~weak_table() {
-    if (inbox_) release_all(inbox_->close());
+    if (!inbox_) return;
+    release_all(inbox_->close());
+    for (auto* n : order_) drop(n);
+    for (auto* n : retired_) drop(n);
+    inbox_->release();
   }
 
   void swap(weak_table& other) noexcept {
     std::swap(inbox_, other.inbox_);
-    entries_.swap(other.entries_);
+    order_.swap(other.order_);
     index_.swap(other.index_);
+    retired_.swap(other.retired_);
     std::swap(live_, other.live_);
     std::swap(iterators_, other.iterators_);
     std::swap(deferred_, other.deferred_);
   }
 
   // Applies the deaths posted since the last call. Cheap when there are none.
-  // Loops: destroying a dead entry's value may kill further objects of this table.
+  // Loops: destroying a dead entry's fields may kill further objects of this table.
   void collect() noexcept {
     if (!inbox_) return;
-    while (auto* node = inbox_->take()) {
-      while (node) {
-        auto* next = node->next_dead;
-        auto i = node->entry_index;
+    while (auto* dead = inbox_->take()) {
+      while (dead) {
+        auto* next = dead->next_dead;
         // Only if the entry still holds this very node: a stale death must not remove an entry
         // that replaced it (CPython bpo-28427).
-        if (i < entries_.size() && live(i) && entries_[i]->node.get() == node) tombstone(i);
-        node->release();
-        node = next;
+        if (dead->position < order_.size() && order_[dead->position] == dead && !dead->removed)
+          remove(static_cast<node*>(dead));
+        dead->release();
+        dead = next;
       }
     }
     maybe_compact();
   }
 
   std::size_t size() const noexcept { return live_; }
-  std::size_t end_index() const noexcept { return entries_.size(); }
-  Entry* at(std::size_t i) noexcept { return live(i) ? &*entries_[i] : nullptr; }
-  const Entry* at(std::size_t i) const noexcept { return live(i) ? &*entries_[i] : nullptr; }
+  std::size_t end_index() const noexcept { return order_.size(); }
+  // The live entry at position i, or null.
+  node* at(std::size_t i) const noexcept {
+    auto* n = order_[i];
+    return n && !n->removed ? n : nullptr;
+  }
 
-  // The position of the live entry with `hash` for which `same(entry)` holds, or npos.
+  // The live entry with `hash` for which `same(fields)` holds, or null.
   template <class Same>
-  std::size_t find(std::uint64_t hash, Same same) const {
-    if (index_.empty()) return npos;
+  node* find(std::uint64_t hash, Same same) const {
+    if (index_.empty()) return nullptr;
     auto mask = index_.size() - 1;
-    auto fragment = static_cast<std::uint32_t>(hash);
-    for (auto s = home(hash); index_[s].entry != 0; s = (s + 1) & mask) {
-      if (index_[s].fragment != fragment) continue;
-      auto& e = *entries_[index_[s].entry - 1];
-      if (e.hash == hash && same(e)) return index_[s].entry - 1;
+    for (auto s = home(hash); index_[s] != 0; s = (s + 1) & mask) {
+      if ((index_[s] & tag_mask) != (hash & tag_mask)) continue;
+      auto* n = node_in(index_[s]);
+      if (n->hash == hash && same(n->fields())) return n;
     }
-    return npos;
+    return nullptr;
   }
 
-  // Appends an entry whose node `make_node(position)` creates; returns its position.
-  // Strong guarantee: if anything throws, the table is unchanged.
-  template <class MakeNode, class... Fields>
-  std::size_t append(MakeNode make_node, std::uint64_t hash, Fields&&... fields) {
+  // Appends an entry on `obj`; returns its node. Strong guarantee: if anything throws, the
+  // table is unchanged.
+  template <class T, class... A>
+  node* append(object_header& header, const std::shared_ptr<T>& obj, std::uint64_t hash,
+               A&&... fields) {
     reserve_index(live_ + 1);
-    auto position = entries_.size();
-    entries_.emplace_back(std::in_place, hash, node_handle(), std::forward<Fields>(fields)...);
-    try {
-      entries_.back()->node = make_node(position);
-    } catch (...) {
-      entries_.pop_back();
-      throw;
-    }
-    insert_index(hash, position);
+    order_.reserve(order_.size() + 1);
+    auto* n = new node(header, std::weak_ptr<const void>(obj), inbox(), hash, order_.size(),
+                       std::forward<A>(fields)...);
+    header.link(n);
+    order_.push_back(n);
+    insert_index(n);
     ++live_;
-    return position;
+    return n;
   }
 
-  // Replaces the node of the entry at `i` (same key, new object); the entry keeps its place.
-  template <class MakeNode>
-  void renode(std::size_t i, MakeNode make_node) {
-    entries_[i]->node = make_node(i);  // the old node's handle goes; a late death is stale
+  // Replaces entry `old` by one on `obj` with the same fields, in the same place (a new
+  // object for the same key). A late death of the old object is then stale.
+  template <class T>
+  node* renode(node* old, object_header& header, const std::shared_ptr<T>& obj) {
+    if (iterators_ != 0) retired_.reserve(retired_.size() + 1);
+    auto* n = new node(header, std::weak_ptr<const void>(obj), inbox(), old->hash, old->position,
+                       moved_fields(*old));
+    header.link(n);
+    index_[slot_of(old)] = slot_for(n);
+    order_[old->position] = n;
+    if (iterators_ == 0) {
+      drop(old);
+    } else {
+      retired_.push_back(old);  // the loop body may hold references to its fields
+    }
+    return n;
   }
 
-  void erase(std::size_t i) noexcept {
-    if (i >= entries_.size() || !live(i)) return;  // already gone (a stale iterator)
-    tombstone(i);
+  void erase(node* n) noexcept {
+    remove(n);
     maybe_compact();
   }
+  // For erase(iterator): the entry may already be gone (a stale iterator).
+  void erase(std::size_t i) noexcept {
+    if (i >= order_.size()) return;
+    if (auto* n = at(i)) erase(n);
+  }
 
-  // The position of the newest live entry, or npos.
-  std::size_t last() const noexcept {
-    for (auto i = entries_.size(); i-- > 0;) {
-      if (live(i)) return i;
+  // The newest live entry, or null.
+  node* last() const noexcept {
+    for (auto i = order_.size(); i-- > 0;) {
+      if (auto* n = at(i)) return n;
     }
-    return npos;
+    return nullptr;
   }
 
   void clear() noexcept {
-    if (iterators_ != 0) {  // keep keys and values the loop body may hold (see tombstone)
-      for (std::size_t i = 0; i < entries_.size(); ++i) {
-        if (live(i)) tombstone(i);
+    if (iterators_ != 0) {  // keep fields the loop body may hold (see remove)
+      for (std::size_t i = 0; i < order_.size(); ++i) {
+        if (auto* n = at(i)) remove(n);
       }
       return;
     }
-    entries_.clear();
-    std::fill(index_.begin(), index_.end(), slot{});
+    std::vector<node*> gone;
+    gone.swap(order_);  // the table is consistent before any destructor runs
+    std::fill(index_.begin(), index_.end(), 0);
     live_ = 0;
+    for (auto* n : gone) drop(n);
   }
 
-  // Iterators register, so the deque is not compacted under them.
+  // Iterators register, so the order is not compacted under them.
   void add_iterator() noexcept { ++iterators_; }
   void remove_iterator() noexcept {
     if (--iterators_ != 0) return;
-    if (deferred_ != 0) {  // entries removed under iterators: their keys and values go now
-      for (auto& e : entries_) {
-        if (e && !e->node) e.reset();
-      }
+    if (deferred_ != 0) {  // entries removed under iterators: their fields go now
       deferred_ = 0;
+      for (auto& n : order_) {
+        if (n && n->removed) drop(std::exchange(n, nullptr));
+      }
+    }
+    while (!retired_.empty()) {
+      auto* n = retired_.back();
+      retired_.pop_back();
+      drop(n);
     }
     maybe_compact();
   }
 
-  // Created with the first entry, so empty and moved-from tables allocate nothing.
-  const std::shared_ptr<death_inbox>& inbox() {
-    if (!inbox_) inbox_ = std::make_shared<death_inbox>();
-    return inbox_;
+ private:
+  // An index slot: a node pointer with the low bits of its hash in the alignment bits, so most
+  // probes that miss never touch the node. 0 = empty.
+  static constexpr std::uintptr_t tag_mask = alignof(node) - 1;
+  static std::uintptr_t slot_for(const node* n) noexcept {
+    return reinterpret_cast<std::uintptr_t>(n) | (n->hash & tag_mask);
+  }
+  static node* node_in(std::uintptr_t slot) noexcept {
+    return reinterpret_cast<node*>(slot & ~tag_mask);
   }
 
- private:
-  struct slot {
-    std::uint32_t entry = 0;  // position + 1; 0 = empty
-    std::uint32_t fragment = 0;
-  };
+  // Created with the first entry, so empty and moved-from tables allocate nothing.
+  death_inbox& inbox() {
+    if (!inbox_) inbox_ = new death_inbox;
+    return *inbox_;
+  }
 
   std::size_t home(std::uint64_t hash) const noexcept {
     return static_cast<std::size_t>(hash >> 32) & (index_.size() - 1);
   }
 
-  void insert_index(std::uint64_t hash, std::size_t position) noexcept {
+  void insert_index(const node* n) noexcept {
     auto mask = index_.size() - 1;
-    auto s = home(hash);
-    while (index_[s].entry != 0) s = (s + 1) & mask;
-    index_[s] = {static_cast<std::uint32_t>(position + 1), static_cast<std::uint32_t>(hash)};
+    auto s = home(n->hash);
+    while (index_[s] != 0) s = (s + 1) & mask;
+    index_[s] = slot_for(n);
   }
 
-  void erase_index(std::uint64_t hash, std::size_t position) noexcept {
+  std::size_t slot_of(const node* n) const noexcept {
     auto mask = index_.size() - 1;
-    auto s = home(hash);
-    while (index_[s].entry != position + 1) s = (s + 1) & mask;
+    auto s = home(n->hash);
+    while (node_in(index_[s]) != n) s = (s + 1) & mask;
+    return s;
+  }
+
+  void erase_index(const node* n) noexcept {
+    auto mask = index_.size() - 1;
+    auto s = slot_of(n);
     // Backward-shift deletion: pull later members of the probe run into the hole.
-    for (auto next = (s + 1) & mask; index_[next].entry != 0; next = (next + 1) & mask) {
-      auto want = home(entries_[index_[next].entry - 1]->hash);
+    for (auto next = (s + 1) & mask; index_[next] != 0; next = (next + 1) & mask) {
+      auto want = home(node_in(index_[next])->hash);
       if (((next - want) & mask) >= ((next - s) & mask)) {
         index_[s] = index_[next];
         s = next;
       }
     }
-    index_[s] = slot{};
+    index_[s] = 0;
   }
 
   void reserve_index(std::size_t count) {
     if (count * 4 <= index_.size() * 3) return;  // load factor 3/4
     std::size_t size = index_.empty() ? 8 : index_.size() * 2;
     while (count * 4 > size * 3) size *= 2;
-    rebuild_index(size);
-  }
-
-  void rebuild_index(std::size_t size) {
-    std::vector<slot> fresh(size);
+    std::vector<std::uintptr_t> fresh(size);
     index_.swap(fresh);
-    for (std::size_t i = 0; i < entries_.size(); ++i) {
-      if (live(i)) insert_index(entries_[i]->hash, i);
+    for (auto* n : order_) {
+      if (n && !n->removed) insert_index(n);
     }
   }
 
-  bool live(std::size_t i) const noexcept { return entries_[i] && entries_[i]->node; }
+  // The fields for a replacement node: moved, unless an iterator's loop body may hold
+  // references to them (then copied, if they can be).
+  Fields moved_fields(node& old) const {
+    if constexpr (std::is_copy_constructible_v<Fields>) {
+      if (iterators_ != 0) return old.fields();
+    }
+    return std::move(old.fields());
+  }
 
-  // Removes entry i. While an iterator exists, the entry's key and value stay (without their
-  // node) until the last iterator goes: the loop body may hold references to them.
-  void tombstone(std::size_t i) noexcept {
-    erase_index(entries_[i]->hash, i);
+  // Removes entry `n`: out of the index at once; out of the order, and its fields destroyed,
+  // only when no iterator is alive (the loop body may hold references to them).
+  void remove(node* n) noexcept {
+    erase_index(n);
+    --live_;
     if (iterators_ == 0) {
-      entries_[i].reset();
+      order_[n->position] = nullptr;
+      drop(n);
     } else {
-      entries_[i]->node.reset();
+      n->removed = true;
       ++deferred_;
     }
-    --live_;
   }
 
-  // Drops tombstones once they outnumber live entries, unless an iterator holds a position.
+  // Lets go of a node the table no longer holds. Destructors of its fields run last, so user
+  // code they reach finds the table consistent.
+  static void drop(node* n) noexcept {
+    if (!n) return;
+    n->destroy_fields();
+    n->release();
+  }
+
+  // Drops the holes once they outnumber live entries, unless an iterator holds a position.
+  // In place: no allocation, and the index (of pointers) is untouched.
   void maybe_compact() noexcept {
-    if (iterators_ != 0 || entries_.size() - live_ <= std::max<std::size_t>(live_, 8)) return;
-    std::deque<std::optional<Entry>> kept;
-    for (auto& e : entries_) {
-      if (!e || !e->node) continue;
-      static_cast<entry_node*>(e->node.get())->entry_index = kept.size();
-      kept.push_back(std::move(e));
+    if (iterators_ != 0 || order_.size() - live_ <= std::max<std::size_t>(live_, 8)) return;
+    std::size_t kept = 0;
+    for (auto* n : order_) {
+      if (!n) continue;
+      n->position = kept;
+      order_[kept++] = n;
     }
-    entries_.swap(kept);
-    std::fill(index_.begin(), index_.end(), slot{});
-    for (std::size_t i = 0; i < entries_.size(); ++i) insert_index(entries_[i]->hash, i);
+    order_.resize(kept);
   }
 
-  static void release_all(entry_node* node) noexcept {
-    while (node) {
-      auto* next = node->next_dead;
-      node->release();
-      node = next;
+  static void release_all(entry_node* n) noexcept {
+    while (n) {
+      auto* next = n->next_dead;
+      n->release();
+      n = next;
     }
   }
 
-  std::shared_ptr<death_inbox> inbox_;  // shared with the entry nodes, which may outlive us
-  std::deque<std::optional<Entry>> entries_;
-  std::vector<slot> index_;
+  death_inbox* inbox_ = nullptr;  // one reference; each node holds another
+  std::vector<node*> order_;      // insertion order; null where an entry was removed
+  std::vector<std::uintptr_t> index_;
+  std::vector<node*> retired_;  // replaced by renode() while an iterator was alive
   std::size_t live_ = 0;
   std::size_t iterators_ = 0;
-  std::size_t deferred_ = 0;  // removed entries kept for iterators
+  std::size_t deferred_ = 0;  // removed entries kept in order_ for iterators
 };
-
-// Creates the entry node for `obj` in `table` at `position` and links it to the object.
-template <class Entry, class T>
-node_handle make_entry_node(weak_table<Entry>& table, object_header& header,
-                            const std::shared_ptr<T>& obj, std::size_t position) {
-  auto* node = new entry_node(header, std::weak_ptr<const void>(obj), table.inbox(), position);
-  header.link(node);
-  return node_handle(node);
-}
 
 // An iterator over a weak_table that yields only live entries, holding the current value —
 // which contains a strong reference — so it cannot die under the loop body (CPython's
-// iterators hold their last item too). Traits::get(entry) returns the value, or nullopt if the
+// iterators hold their last item too). Traits::get(node) returns the value, or nullopt if the
 // entry's object is dead. operator* returns a reference into the iterator, so `auto&`,
 // `const auto&` and structured bindings all work; the iterator is an input iterator.
-template <class Entry, class Traits>
+template <class Fields, class Traits>
 class table_iterator {
  public:
   using iterator_category = std::input_iterator_tag;
@@ -336,29 +419,25 @@ class table_iterator {
 
   table_iterator() noexcept = default;
   // An iterator at the first live entry at or after position `i`; registers with the table.
-  table_iterator(weak_table<Entry>* table, std::size_t i) : table_(table), i_(i) {
+  table_iterator(weak_table<Fields>* table, std::size_t i) : table_(table), i_(i) {
     table_->add_iterator();
     settle();
   }
   // The end iterator: holds no position, so it stays the end while the table grows.
-  explicit table_iterator(weak_table<Entry>* table) noexcept
-      : table_(table), i_(weak_table<Entry>::npos) {}
-  // An iterator at exactly position `i` if its entry is alive, else the end (for find()).
-  struct exact_position {};
-  table_iterator(weak_table<Entry>* table, std::size_t i, exact_position) : table_(table), i_(i) {
-    table_->add_iterator();
-    table_->collect();
-    if (auto* e = table_->at(i_)) {
-      if (auto value = Traits::get(*e)) {
-        current_.emplace(std::move(*value));
-        return;
-      }
-    }
-    i_ = weak_table<Entry>::npos;
-    table_->remove_iterator();
+  explicit table_iterator(weak_table<Fields>* table) noexcept
+      : table_(table), i_(weak_table<Fields>::npos) {}
+  // An iterator at entry `n` if its object is alive, else the end (for find()).
+  static table_iterator exactly(weak_table<Fields>* table, typename weak_table<Fields>::node& n) {
+    table_iterator it(table);
+    if (auto value = Traits::get(n)) it.hold(n.position, std::move(*value));
+    return it;
   }
-  static table_iterator exactly(weak_table<Entry>* table, std::size_t i) {
-    return table_iterator(table, i, exact_position{});
+  // An iterator at entry `n`, whose live value the caller has in hand (after an insertion).
+  static table_iterator holding(weak_table<Fields>* table, typename weak_table<Fields>::node& n,
+                                value_type value) {
+    table_iterator it(table);
+    it.hold(n.position, std::move(value));
+    return it;
   }
   table_iterator(const table_iterator& other)
       : table_(other.table_), i_(other.i_), current_(other.current_) {
@@ -395,27 +474,33 @@ class table_iterator {
   std::size_t position() const noexcept { return i_; }
 
  private:
-  bool registered() const noexcept { return table_ && i_ != weak_table<Entry>::npos; }
-  bool at_end() const noexcept { return i_ == weak_table<Entry>::npos; }
+  bool registered() const noexcept { return table_ && i_ != weak_table<Fields>::npos; }
+
+  void hold(std::size_t i, value_type&& value) noexcept {
+    table_->add_iterator();
+    i_ = i;
+    current_.emplace(std::move(value));
+  }
+  bool at_end() const noexcept { return i_ == weak_table<Fields>::npos; }
 
   // Moves to the first live entry at or after i_, or to the end.
   void settle() {
     current_.reset();
     table_->collect();
     for (; i_ < table_->end_index(); ++i_) {
-      if (auto* e = table_->at(i_)) {
-        if (auto value = Traits::get(*e)) {
+      if (auto* n = table_->at(i_)) {
+        if (auto value = Traits::get(*n)) {
           current_.emplace(std::move(*value));
           return;
         }
       }
     }
-    i_ = weak_table<Entry>::npos;  // exhausted: stays the end, and no longer holds a position
+    i_ = weak_table<Fields>::npos;  // exhausted: stays the end, and no longer holds a position
     table_->remove_iterator();
   }
 
-  weak_table<Entry>* table_ = nullptr;
-  std::size_t i_ = weak_table<Entry>::npos;
+  weak_table<Fields>* table_ = nullptr;
+  std::size_t i_ = weak_table<Fields>::npos;
   std::optional<value_type> current_;
 };
 
@@ -439,12 +524,13 @@ std::optional<std::uint64_t> identity_hash_of(const std::shared_ptr<T>& p) noexc
 // Entries of identity-keyed tables: equal (mixed) hashes mean the same object.
 constexpr auto same_object = [](const auto&) { return true; };
 
-// The position of `p`'s object in an identity-keyed table, after applying pending deaths; npos
+// The entry of `p`'s object in an identity-keyed table, after applying pending deaths; null
 // if absent, empty or not weakrefable.
-template <class Entry, class T>
-std::size_t find_object(weak_table<Entry>& table, const std::shared_ptr<T>& p) noexcept {
+template <class Fields, class T>
+auto* find_object(weak_table<Fields>& table, const std::shared_ptr<T>& p) noexcept {
+  using node = typename weak_table<Fields>::node;
   auto hash = identity_hash_of(p);
-  if (!hash) return weak_table<Entry>::npos;
+  if (!hash) return static_cast<node*>(nullptr);
   table.collect();
   return table.find(*hash, same_object);
 }
