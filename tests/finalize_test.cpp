@@ -118,6 +118,25 @@ TEST(finalize, detach_cancels_it) {  // CPython test_finalize, part 2
   EXPECT_TRUE(res.empty());
 }
 
+// CPython: detach() needs the object alive; from an earlier callback of the dying object it
+// returns None and the finalizer still runs (found by tools/difftest).
+TEST(finalize, detach_while_its_object_is_dying_is_too_late) {
+  auto a = weakref::make_shared<int>(0);
+  strings log;
+  weakref::finalize f(a, [&log] { log.push_back("finalizer"); });
+  bool detached = true, alive_in_callback = false;
+  weakref::ref<int> r(a, [&] {  // newer, so it runs first
+    alive_in_callback = f.alive();
+    detached = f.detach();
+    log.push_back("callback");
+  });
+  a.reset();
+  EXPECT_TRUE(alive_in_callback);
+  EXPECT_FALSE(detached);
+  EXPECT_EQ(log, (strings{"callback", "finalizer"}));
+  EXPECT_FALSE(f.alive());
+}
+
 TEST(finalize, arguments_and_function_are_stored_by_value) {
   int copies = 0;
   int moves = 0;

@@ -411,3 +411,23 @@ TEST(weak_key_map, erasing_during_iteration_keeps_the_loops_value_until_the_loop
   EXPECT_THAT(seen, ElementsAre("a-value"));
   EXPECT_TRUE(m.empty());
 }
+
+// A key that owns the next key: letting go of it first would kill the next one (CPython yields
+// both; found by tools/difftest).
+TEST(weak_key_map, iteration_takes_the_next_key_before_letting_go_of_the_current_one) {
+  struct node {
+    std::shared_ptr<node> child;
+  };
+  weakref::weak_key_map<node, int> m;
+  auto parent = weakref::make_shared<node>();
+  parent->child = weakref::make_shared<node>();
+  m[parent] = 1;
+  m[parent->child] = 2;
+  std::vector<int> seen;
+  for (const auto& [key, value] : m) {
+    seen.push_back(value);
+    parent.reset();  // the iteration holds the parent, which holds the child
+  }
+  EXPECT_THAT(seen, ElementsAre(1, 2));
+  EXPECT_TRUE(m.empty());
+}

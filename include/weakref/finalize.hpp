@@ -60,15 +60,18 @@ class finalizer {
   // The caller holds a reference to *this.
   inline bool run();
 
+  // Only while the object lives: once it is dying, the finalizer is a callback on its way
+  // (CPython's detach() answers None then, and the function still runs).
   bool detach() noexcept {
-    if (!claim()) return false;
+    if (object.expired() || !claim()) return false;
     release();
     return true;
   }
 
   std::atomic<bool> atexit{true};
-  std::uint64_t sequence = 0;  // creation order, set by the registry
-  node_handle node;            // the death callback; touched only by the claimer once created
+  std::weak_ptr<const void> object;  // set once, before the finalizer is shared
+  std::uint64_t sequence = 0;        // creation order, set by the registry
+  node_handle node;                  // the death callback; touched only by the claimer once created
 
  private:
   virtual void call() = 0;
@@ -194,6 +197,7 @@ class finalize {
     auto state =
         std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
             std::forward<F>(func), std::forward<Args>(args)...);
+    state->object = obj;
     auto fire = [state = std::shared_ptr<detail::finalizer>(state)](detail::weakref_node&) {
       state->run();
     };
@@ -214,7 +218,8 @@ class finalize {
   // Neither run nor detached yet (and the object has not died).
   bool alive() const noexcept { return state_ && state_->alive(); }
 
-  // Cancels the finalizer; true if it was alive.
+  // Cancels the finalizer; true if it was alive. While its object is dying (inside another of
+  // its callbacks) it is too late: returns false, and the function still runs.
   bool detach() noexcept { return state_ && state_->detach(); }
 
   // Runs func(args...) now if alive; true if it ran. Exceptions from func propagate.

@@ -44,6 +44,7 @@ class weakref_node {
   }
 
   inline void release() noexcept;
+  object_header& header() const noexcept { return *header_; }
 
   std::shared_ptr<const void> lock() const noexcept { return owner_.lock(); }
   bool alive() const noexcept { return !owner_.expired(); }
@@ -126,15 +127,15 @@ class object_header {
   // Links a new non-canonical node; the caller owns its first handle.
   void link(weakref_node* node) noexcept { unlock(insert(lock(), node)); }
 
-  void unlink(weakref_node* node) noexcept {
+  void unlink(weakref_node* node) noexcept { unlock(remove(lock(), node)); }
+
+  // Unlinks `node` if it is linked and its caller holds its only handle: then nobody else can
+  // reach it and it never fires, so the caller may delete it. Returns whether it did.
+  bool unlink_if_sole(weakref_node* node) noexcept {
     weakref_node* head = lock();
-    if (node->linked_) {
-      if (node->prev_) node->prev_->next_ = node->next_;
-      if (node->next_) node->next_->prev_ = node->prev_;
-      if (head == node) head = node->next_;
-      node->linked_ = false;
-    }
-    unlock(head);
+    bool sole = node->linked_ && node->handles_.load(std::memory_order_relaxed) == 1;
+    unlock(sole ? remove(head, node) : head);
+    return sole;
   }
 
   // Number of live weak reference objects (CPython: getweakrefcount).
@@ -202,6 +203,16 @@ class object_header {
 
   void unlock(weakref_node* head) noexcept {
     state_.store(reinterpret_cast<std::uintptr_t>(head), std::memory_order_release);
+  }
+
+  // Takes `node` out of the list if it is in; returns the new head. Called under the lock.
+  static weakref_node* remove(weakref_node* head, weakref_node* node) noexcept {
+    if (!node->linked_) return head;
+    if (node->prev_) node->prev_->next_ = node->next_;
+    if (node->next_) node->next_->prev_ = node->prev_;
+    if (head == node) head = node->next_;
+    node->linked_ = false;
+    return head;
   }
 
   // Inserts `node` where its kind belongs; returns the new head. Called under the lock.

@@ -23,7 +23,8 @@ class entry_node;
 // Where death callbacks leave the nodes of entries whose object died. Callbacks run on any
 // thread, so this is a lock-free stack: pushing is one CAS, and the container takes the whole
 // stack at once before each operation. Closing (when the container goes) refuses later pushes.
-// Reference-counted by the table and its nodes, since a node may fire after the table is gone.
+// Reference-counted: by its table, and by each node whose post may still come after the table
+// is gone (see entry_node::retire).
 class death_inbox {
  public:
   bool push(entry_node* node) noexcept;
@@ -59,10 +60,24 @@ class entry_node : public weakref_node {
       : weakref_node(header, std::move(owner), node_kind::other, true),
         hash(entry_hash),
         position(entry_position),
-        inbox_(&inbox) {
-    inbox.retain();
+        inbox_(&inbox) {}
+  ~entry_node() override {
+    if (owns_inbox_ref_) inbox_->release();
   }
-  ~entry_node() override { inbox_->release(); }
+
+  // The container lets go of its handle, for good. Usually it held the only one: the node is
+  // unlinked and deleted at once, and never posts. Otherwise (valuerefs()/keyrefs() share it,
+  // or its object's death has taken it) it may still post, maybe after the container is gone,
+  // so it keeps the inbox alive until it goes. So only such nodes count references to the inbox.
+  void retire() noexcept {
+    if (header().unlink_if_sole(this)) {
+      delete this;
+      return;
+    }
+    inbox_->retain();
+    owns_inbox_ref_ = true;
+    release();
+  }
 
   std::uint64_t hash;    // the key's mixed hash
   std::size_t position;  // the entry's place in insertion order
@@ -77,6 +92,7 @@ class entry_node : public weakref_node {
   std::string_view where() const noexcept override { return "weak container"; }
 
   death_inbox* inbox_;
+  bool owns_inbox_ref_ = false;
 };
 
 inline bool death_inbox::push(entry_node* node) noexcept {
@@ -163,7 +179,9 @@ class weak_table {
   // Loops: destroying a dead entry's fields may kill further objects of this table.
   void collect() noexcept {
     if (!inbox_) return;
-    while (auto* dead = inbox_->take()) {
+    auto* dead = inbox_->take();
+    if (!dead) return;
+    do {
       while (dead) {
         auto* next = dead->next_dead;
         // Only if the entry still holds this very node: a stale death must not remove an entry
@@ -173,7 +191,7 @@ class weak_table {
         dead->release();
         dead = next;
       }
-    }
+    } while ((dead = inbox_->take()));
     maybe_compact();
   }
 
@@ -204,7 +222,7 @@ class weak_table {
   node* append(object_header& header, const std::shared_ptr<T>& obj, std::uint64_t hash,
                A&&... fields) {
     reserve_index(live_ + 1);
-    order_.reserve(order_.size() + 1);
+    reserve_one(order_);
     auto* n = new node(header, std::weak_ptr<const void>(obj), inbox(), hash, order_.size(),
                        std::forward<A>(fields)...);
     header.link(n);
@@ -218,7 +236,7 @@ class weak_table {
   // object for the same key). A late death of the old object is then stale.
   template <class T>
   node* renode(node* old, object_header& header, const std::shared_ptr<T>& obj) {
-    if (iterators_ != 0) retired_.reserve(retired_.size() + 1);
+    if (iterators_ != 0) reserve_one(retired_);
     auto* n = new node(header, std::weak_ptr<const void>(obj), inbox(), old->hash, old->position,
                        moved_fields(*old));
     header.link(n);
@@ -342,6 +360,11 @@ class weak_table {
     }
   }
 
+  // Room for one more push_back, growing geometrically (reserve(size() + 1) alone would not).
+  static void reserve_one(std::vector<node*>& v) {
+    if (v.size() == v.capacity()) v.reserve(std::max<std::size_t>(8, v.size() * 2));
+  }
+
   // The fields for a replacement node: moved, unless an iterator's loop body may hold
   // references to them (then copied, if they can be).
   Fields moved_fields(node& old) const {
@@ -370,7 +393,7 @@ class weak_table {
   static void drop(node* n) noexcept {
     if (!n) return;
     n->destroy_fields();
-    n->release();
+    n->retire();
   }
 
   // Drops the holes once they outnumber live entries, unless an iterator holds a position.
@@ -394,7 +417,7 @@ class weak_table {
     }
   }
 
-  death_inbox* inbox_ = nullptr;  // one reference; each node holds another
+  death_inbox* inbox_ = nullptr;  // holds one reference
   std::vector<node*> order_;      // insertion order; null where an entry was removed
   std::vector<std::uintptr_t> index_;
   std::vector<node*> retired_;  // replaced by renode() while an iterator was alive
@@ -483,18 +506,21 @@ class table_iterator {
   }
   bool at_end() const noexcept { return i_ == weak_table<Fields>::npos; }
 
-  // Moves to the first live entry at or after i_, or to the end.
+  // Moves to the first live entry at or after i_, or to the end. The next element is in hand
+  // before the previous one is let go (as in CPython), so the previous one's death cannot take
+  // the next one with it.
   void settle() {
-    current_.reset();
     table_->collect();
     for (; i_ < table_->end_index(); ++i_) {
       if (auto* n = table_->at(i_)) {
         if (auto value = Traits::get(*n)) {
+          current_.reset();
           current_.emplace(std::move(*value));
           return;
         }
       }
     }
+    current_.reset();
     i_ = weak_table<Fields>::npos;  // exhausted: stays the end, and no longer holds a position
     table_->remove_iterator();
   }
