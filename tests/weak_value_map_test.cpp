@@ -610,3 +610,21 @@ TEST_F(weak_value_map, iteration_takes_the_next_value_before_letting_go_of_the_c
   EXPECT_THAT(log.events, ElementsAre("~c"));
   EXPECT_TRUE(m.empty());
 }
+
+// ... but passing a dead entry lets go of the value in hand, as CPython's `v = wr()` does, so
+// a value whose only owner was the iteration is gone by the time a later key names it.
+TEST_F(weak_value_map, iteration_lets_go_of_the_current_value_when_it_passes_a_dead_entry) {
+  weakref::weak_value_map<std::string, tracked> m;
+  auto a = make("a"), d = make("d");
+  m.insert_or_assign("k3", a);
+  m.insert_or_assign("k2", d);
+  m.insert_or_assign("k4", a);
+  std::vector<std::string> seen;
+  for (const auto& [key, value] : m) {
+    seen.push_back(key);
+    a.reset();  // the iteration holds the last reference
+    d.reset();  // k2 is dead when the iteration passes it
+  }
+  EXPECT_THAT(seen, ElementsAre("k3"));
+  EXPECT_THAT(log.events, ElementsAre("~d", "~a"));
+}

@@ -202,6 +202,9 @@ class weak_table {
     auto* n = order_[i];
     return n && !n->removed ? n : nullptr;
   }
+  // The entry at position i even if it was removed while an iterator was alive (CPython's
+  // dict still has those, as pending removals); null if it left before.
+  node* at_or_removed(std::size_t i) const noexcept { return order_[i]; }
 
   // The live entry with `hash` for which `same(fields)` holds, or null.
   template <class Same>
@@ -506,18 +509,20 @@ class table_iterator {
   }
   bool at_end() const noexcept { return i_ == weak_table<Fields>::npos; }
 
-  // Moves to the first live entry at or after i_, or to the end. The next element is in hand
-  // before the previous one is let go (as in CPython), so the previous one's death cannot take
-  // the next one with it.
+  // Moves to the first live entry at or after i_, or to the end. Like CPython's loop
+  // (`v = wr()` for each entry its dict still has), each entry it passes replaces the element
+  // in hand: the next element is taken before the previous one is let go, so the previous
+  // one's death cannot take it along; but passing a dead entry lets go of it.
   void settle() {
     table_->collect();
     for (; i_ < table_->end_index(); ++i_) {
-      if (auto* n = table_->at(i_)) {
-        if (auto value = Traits::get(*n)) {
-          current_.reset();
-          current_.emplace(std::move(*value));
-          return;
-        }
+      auto* n = table_->at_or_removed(i_);
+      if (!n) continue;
+      auto value = n->removed ? std::nullopt : Traits::get(*n);
+      current_.reset();
+      if (value) {
+        current_.emplace(std::move(*value));
+        return;
       }
     }
     current_.reset();
