@@ -85,6 +85,8 @@ def map_deliberate_differences(py_trace, cpp_trace, py_notes):
     """Both traces with every deliberate difference (docs/python-differences.md) neutralised.
 
     py_notes: (kind, line index) pairs from runner.py's stderr. Returns new lists.
+    The one difference this cannot map line by line, WeakSet `&=` (CPython drops the removal
+    callbacks), is kept out of generated scenarios instead: see LANGUAGE.md.
     """
     py, cpp = list(py_trace), list(cpp_trace)
     for kind, index in py_notes:

@@ -242,8 +242,10 @@ class Generator:
             return None
         if kind != "ws":
             return f"{self.rng.choice(['update', 'eqc'])} {c} {other}"
+        # No `iand`: CPython's WeakSet &= loses the removal callbacks, a deliberate difference
+        # (LANGUAGE.md, "Deliberate differences") that no single trace line can map.
         op = self.rng.choice(["update", "eqc", "union", "inter", "minus", "symdiff", "ior",
-                              "iand", "isub", "ixor", "subset", "superset", "disjoint"])
+                              "isub", "ixor", "subset", "superset", "disjoint"])
         if op in ("union", "inter", "minus", "symdiff"):
             result = self.m.fresh("S")
             self.m.conts[result] = "ws"
