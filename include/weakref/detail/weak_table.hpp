@@ -212,7 +212,7 @@ class weak_table {
     if (index_.empty()) return nullptr;
     auto mask = index_.size() - 1;
     for (auto s = home(hash); index_[s] != 0; s = (s + 1) & mask) {
-      if ((index_[s] & tag_mask) != (hash & tag_mask)) continue;
+      if ((index_[s] & tag_mask) != tag_of(hash)) continue;
       auto* n = node_in(index_[s]);
       if (n->hash == hash && same(n->fields())) return n;
     }
@@ -304,11 +304,14 @@ class weak_table {
   }
 
  private:
-  // An index slot: a node pointer with the low bits of its hash in the alignment bits, so most
+  // An index slot: a node pointer with four bits of its hash in the alignment bits, so most
   // probes that miss never touch the node. 0 = empty.
   static constexpr std::uintptr_t tag_mask = alignof(node) - 1;
+  // Bits just below those that pick the home slot: well mixed, and independent of the home.
+  // (The lowest bits would not do: for identity keys they are the same for every object.)
+  static std::uintptr_t tag_of(std::uint64_t hash) noexcept { return (hash >> 28) & tag_mask; }
   static std::uintptr_t slot_for(const node* n) noexcept {
-    return reinterpret_cast<std::uintptr_t>(n) | (n->hash & tag_mask);
+    return reinterpret_cast<std::uintptr_t>(n) | tag_of(n->hash);
   }
   static node* node_in(std::uintptr_t slot) noexcept {
     return reinterpret_cast<node*>(slot & ~tag_mask);
