@@ -1,123 +1,174 @@
-// Benchmarks for the weak containers, each beside its std baseline, at 10, 1000 and 1000000
-// entries:
-//   BM_WeakValueMapLookupHit     vs BM_StdUnorderedMapWeakPtrLookupHit   find + lock, random keys
-//   BM_WeakValueMapLookupMiss    vs BM_StdUnorderedMapWeakPtrLookupMiss  absent keys
-//   BM_WeakValueMapInsert        vs BM_StdUnorderedMapWeakPtrInsert      N inserts into an empty
-//                                                                        map, then its teardown
-//   BM_WeakValueMapEraseOnDeath  vs BM_StdUnorderedMapWeakPtrEraseOnDeath  the last owner goes
-//                                   and the entry leaves (ours: by itself, applied at the next
-//                                   operation; baseline: erase(key) by hand); manual time
-//                                   (thread CPU time of the deaths only)
-//   BM_WeakKeyMapLookupHit       vs BM_StdMapOwnerLessLookupHit (std::map<weak_ptr, V,
-//                                   owner_less<>>) and BM_StdUnorderedMapRawPtrLookupHit
-//                                   (std::unordered_map<K*, V>: fast, but unsafe)
-//   BM_WeakSetIterateCall        vs BM_StdVectorWeakPtrIterateCall       lock each, virtual call
-//   BM_WeakSetInsert             vs BM_StdVectorWeakPtrInsert            N inserts / push_backs
-// Every benchmark sets the counter "ops" (operations per iteration); tools/bench_containers.py
-// divides by it, pairs the benchmarks and prints a table.
-//
-// Containers and objects are built once per benchmark run (or reused from the previous run of
-// the same benchmark and size), never inside the timed loop.
-//
-// libstdc++ uses non-atomic reference counts while a program has a single thread, so main()
-// starts a second (parked) thread before any timing: every number here is the multi-threaded
-// cost users actually pay. main() also reports bytes per entry, ours beside the baseline's,
-// counted by the global operator new below while 100000 entries are inserted.
+// Benchmarks for the weak containers at 10, 1,000 and 1,000,000 entries, each registered as a
+// pair "<op>/ours" and "<op>/base" (see bench_support.hpp). Baselines:
+//   weak_value_map<int, V>   std::unordered_map<int, std::weak_ptr<V>>
+//   weak_key_map<K, V>       std::map<std::weak_ptr<K>, V, std::owner_less<>>
+//   weak_set<T>              std::vector<std::weak_ptr<T>> (linear search; push_back)
+// Operations, for each container C (ns per operation = time / the "ops" counter):
+//   C.lookup_hit    find a present entry and lock it (random probes)
+//   C.lookup_miss   look up an absent key or object
+//   C.insert        insert a batch of min(size, 64) new entries into a container of `size`
+//   C.erase         erase such a batch again
+//   C.iterate       visit every entry, locking it (weak_set: and make a virtual call)
+//   C.death         the last owner of an entry's object goes and the entry leaves: ours by
+//                   itself (applied at the next operation, here size()); the baseline by hand
+//                   (erase(key) / erase(weak_ptr) / find and erase in the vector)
+//   mt.weak_value_map.lookup_during_deaths  lookup hits while a second thread releases the
+//                   objects of entries (one replaced entry per 16 lookups): deaths land on
+//                   the other thread while this one looks up
+// insert, erase and death time only their batch (thread CPU time, manual time); the
+// containers are built once per pair and size (bench_support.hpp's cached()).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <new>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
-#include <typeinfo>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "parked_thread.hpp"
+#include "bench_support.hpp"
+#include "items.hpp"
 #include "weakref/weak_key_map.hpp"
 #include "weakref/weak_set.hpp"
 #include "weakref/weak_value_map.hpp"
 
-#if __has_include(<malloc.h>)
-#include <malloc.h>  // malloc_usable_size, for unsized deletes
-#define WEAKREF_BENCH_USABLE_SIZE(p) malloc_usable_size(p)
-#else
-#define WEAKREF_BENCH_USABLE_SIZE(p) \
-  std::size_t { 0 }
-#endif
-
-// --- a counting global operator new (only counts while `on`; main() is single-threaded
-// then, apart from the parked thread, which does not allocate) ---
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::size_t g_allocated = 0;  // bytes requested while counting
-std::size_t g_freed = 0;      // bytes freed while counting (sized delete: exact)
-}  // namespace
-
-void* operator new(std::size_t n) {
-  void* p = std::malloc(n ? n : 1);
-  if (!p) throw std::bad_alloc();
-  if (g_counting.load(std::memory_order_relaxed)) g_allocated += n;
-  return p;
-}
-void* operator new[](std::size_t n) { return ::operator new(n); }
-void operator delete(void* p) noexcept {
-  if (p && g_counting.load(std::memory_order_relaxed)) g_freed += WEAKREF_BENCH_USABLE_SIZE(p);
-  std::free(p);
-}
-void operator delete(void* p, std::size_t n) noexcept {
-  if (p && g_counting.load(std::memory_order_relaxed)) g_freed += n;
-  std::free(p);
-}
-void operator delete[](void* p) noexcept { ::operator delete(p); }
-void operator delete[](void* p, std::size_t n) noexcept { ::operator delete(p, n); }
-
-// The observers live outside the anonymous namespace and have two implementations, so the
-// compiler cannot devirtualize notify(): the benchmark makes a real virtual call.
-namespace weakref_bench {
-struct observer {
-  virtual ~observer() = default;
-  virtual void notify(std::uint64_t& sum) const noexcept = 0;
-};
-struct counting_observer : observer {
-  explicit counting_observer(std::uint64_t id) : id(id) {}
-  void notify(std::uint64_t& sum) const noexcept override;
-  std::uint64_t id;
-};
-struct silent_observer : observer {
-  void notify(std::uint64_t&) const noexcept override;
-};
-[[gnu::noinline]] void counting_observer::notify(std::uint64_t& sum) const noexcept { sum += id; }
-[[gnu::noinline]] void silent_observer::notify(std::uint64_t&) const noexcept {}
-}  // namespace weakref_bench
-
 namespace {
 
-using weakref_bench::counting_observer;
-using weakref_bench::observer;
+using weakref_bench::cached;
+using weakref_bench::item;
+using weakref_bench::key_of;
+using weakref_bench::make;
+using weakref_bench::register_pair;
+using weakref_bench::size_of;
+using object = std::shared_ptr<item>;
 
-struct value {
-  explicit value(int v) : v(v) {}
-  int v;
+// Owner equality of a weak_ptr and a shared_ptr (what a vector of weak_ptrs searches by).
+bool same_owner(const std::weak_ptr<item>& w, const std::weak_ptr<item>& o) {
+  return !w.owner_before(o) && !o.owner_before(w);
+}
+
+// --- one adaptor per container and side: the operations the benchmarks time ---
+
+template <class Side>
+struct value_map_ops {
+  using container = std::conditional_t<Side::value, weakref::weak_value_map<int, item>,
+                                       std::unordered_map<int, std::weak_ptr<item>>>;
+  using probe = int;      // what lookups and erase take
+  using death_key = int;  // what the baseline erases by once the object is dead
+  static probe probe_of(std::size_t i, const object&) { return key_of(i); }
+  static death_key death_key_of(std::size_t i, const object&) { return key_of(i); }
+  static void insert(container& c, probe key, const object& obj) { c.try_emplace(key, obj); }
+  static void assign(container& c, probe key, const object& obj) { c.insert_or_assign(key, obj); }
+  static object lookup(const container& c, probe key) {
+    if constexpr (Side::value) {
+      return c.get(key);
+    } else {
+      auto it = c.find(key);
+      return it == c.end() ? nullptr : it->second.lock();
+    }
+  }
+  static void erase(container& c, probe key) { c.erase(key); }
+  static std::uint64_t iterate(const container& c) {
+    std::uint64_t sum = 0;
+    if constexpr (Side::value) {
+      for (const auto& [key, value] : c) sum += value->id;
+    } else {
+      for (const auto& [key, weak] : c)
+        if (auto value = weak.lock()) sum += value->id;
+    }
+    return sum;
+  }
+  static void forget(container& c, death_key key) { c.erase(key); }
 };
 
-// Distinct int keys, not in order: multiplying by an odd constant is a bijection mod 2^32.
-// Keys of 0..n-1 are present; keys of n..2n-1 are the misses.
-int key_of(std::size_t i) { return static_cast<int>(static_cast<std::uint32_t>(i) * 0x9E3779B1u); }
+template <class Side>
+struct key_map_ops {
+  using container =
+      std::conditional_t<Side::value, weakref::weak_key_map<item, std::uint64_t>,
+                         std::map<std::weak_ptr<item>, std::uint64_t, std::owner_less<>>>;
+  using probe = object;
+  using death_key = std::weak_ptr<item>;
+  static probe probe_of(std::size_t, const object& obj) { return obj; }
+  static death_key death_key_of(std::size_t, const object& obj) { return obj; }
+  static void insert(container& c, const probe& key, const object&) { c.try_emplace(key, key->id); }
+  static std::optional<std::uint64_t> lookup(const container& c, const probe& key) {
+    if constexpr (Side::value) {
+      return c.get(key);
+    } else {
+      auto it = c.find(key);
+      return it == c.end() ? std::nullopt : std::optional(it->second);
+    }
+  }
+  static void erase(container& c, const probe& key) { c.erase(key); }
+  static std::uint64_t iterate(const container& c) {
+    std::uint64_t sum = 0;
+    if constexpr (Side::value) {
+      for (const auto& [key, value] : c) sum += value;
+    } else {
+      for (const auto& [weak, value] : c)
+        if (auto key = weak.lock()) sum += value;
+    }
+    return sum;
+  }
+  static void forget(container& c, const death_key& key) { c.erase(key); }
+};
+
+template <class Side>
+struct set_ops {
+  using container =
+      std::conditional_t<Side::value, weakref::weak_set<item>, std::vector<std::weak_ptr<item>>>;
+  using probe = object;
+  using death_key = std::weak_ptr<item>;
+  static probe probe_of(std::size_t, const object& obj) { return obj; }
+  static death_key death_key_of(std::size_t, const object& obj) { return obj; }
+  static void insert(container& c, const probe& obj, const object&) {
+    if constexpr (Side::value) {
+      c.insert(obj);
+    } else {
+      c.push_back(obj);
+    }
+  }
+  static auto find(const std::vector<std::weak_ptr<item>>& c, const std::weak_ptr<item>& w) {
+    return std::find_if(c.begin(), c.end(), [&](const auto& e) { return same_owner(e, w); });
+  }
+  static bool lookup(const container& c, const probe& obj) {
+    if constexpr (Side::value) {
+      return c.contains(obj);
+    } else {
+      return find(c, obj) != c.end();
+    }
+  }
+  static void erase(container& c, const probe& obj) {
+    if constexpr (Side::value) {
+      c.erase(obj);
+    } else if (auto it = find(c, obj); it != c.end()) {
+      c.erase(it);
+    }
+  }
+  static std::uint64_t iterate(const container& c) {
+    std::uint64_t sum = 0;
+    if constexpr (Side::value) {
+      for (const auto& obj : c) obj->notify(sum);
+    } else {
+      for (const auto& weak : c)
+        if (auto obj = weak.lock()) obj->notify(sum);
+    }
+    return sum;
+  }
+  static void forget(container& c, const death_key& dead) {
+    if constexpr (!Side::value) {
+      if (auto it = find(c, dead); it != c.end()) c.erase(it);
+    }
+  }
+};
 
 // Random positions in [0, n), as many as a power of two (so `i & mask` cycles through them).
 std::vector<std::size_t> probe_positions(std::size_t n) {
@@ -130,398 +181,195 @@ std::vector<std::size_t> probe_positions(std::size_t n) {
   return positions;
 }
 
-// One fixture at a time (so at most one set of 1e6 objects exists), reused by the next run of
-// the same benchmark at the same size: the 1e6-entry containers are built once per benchmark
-// and size, not once per run.
-struct fixture_slot {
-  const void* tag = nullptr;
-  std::size_t n = 0;
-  std::shared_ptr<void> fixture;
-};
-fixture_slot& the_fixture_slot() {
-  static fixture_slot slot;
-  return slot;
-}
-template <class Fixture>
-Fixture& cached(std::size_t n) {
-  static const char tag = 0;  // one per Fixture type
-  auto& slot = the_fixture_slot();
-  if (slot.tag != &tag || slot.n != n || !slot.fixture) {
-    slot.fixture.reset();  // free the previous one first
-    slot.fixture = std::make_shared<Fixture>(n);
-    slot.tag = &tag;
-    slot.n = n;
-  }
-  return *static_cast<Fixture*>(slot.fixture.get());
-}
-
-std::size_t size_of(const benchmark::State& state) {
-  return static_cast<std::size_t>(state.range(0));
-}
-
-void set_ops(benchmark::State& state, std::size_t ops) {
-  state.counters["ops"] = static_cast<double>(ops);
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(ops));
-}
-
-#define WEAKREF_CONTAINER_SIZES ->Arg(10)->Arg(1000)->Arg(1000000)
-
-// --- weak_value_map lookups ---
-
-template <bool Ours>
-struct value_map_fixture {
-  explicit value_map_fixture(std::size_t n) {
+// `n` resident entries (ids 0..n-1, owned here), probes for hits (random residents) and misses
+// (1024 live objects or keys not in the container, ids from n + batch on), and a batch of
+// min(n, 64) further objects (ids n..) for insert/erase/death.
+template <class Ops, class Side>
+struct container_fixture {
+  explicit container_fixture(std::size_t n) : batch(std::min<std::size_t>(n, 64)) {
     for (std::size_t i = 0; i < n; ++i) {
-      owners.push_back(Ours ? weakref::make_shared<value>(static_cast<int>(i))
-                            : std::make_shared<value>(static_cast<int>(i)));
-      map.try_emplace(key_of(i), owners.back());
+      residents.push_back(make<item>(Side{}, i));
+      Ops::insert(container, Ops::probe_of(i, residents.back()), residents.back());
     }
-    for (auto p : probe_positions(n)) {
-      hits.push_back(key_of(p));
-      misses.push_back(key_of(n + p));
+    for (auto p : probe_positions(n)) hits.push_back(Ops::probe_of(p, residents[p]));
+    for (std::size_t j = 0; j < 1024; ++j) {
+      strangers.push_back(make<item>(Side{}, n + batch + j));
+      misses.push_back(Ops::probe_of(n + batch + j, strangers.back()));
     }
-  }
-  std::vector<std::shared_ptr<value>> owners;
-  std::conditional_t<Ours, weakref::weak_value_map<int, value>,
-                     std::unordered_map<int, std::weak_ptr<value>>>
-      map;
-  std::vector<int> hits, misses;
-};
-
-std::shared_ptr<value> lookup(const weakref::weak_value_map<int, value>& map, int key) {
-  return map.get(key);
-}
-std::shared_ptr<value> lookup(const std::unordered_map<int, std::weak_ptr<value>>& map, int key) {
-  auto it = map.find(key);
-  return it == map.end() ? nullptr : it->second.lock();
-}
-
-template <bool Ours, bool Hit>
-void value_map_lookup(benchmark::State& state) {
-  const auto& f = cached<value_map_fixture<Ours>>(size_of(state));
-  const auto& keys = Hit ? f.hits : f.misses;
-  const auto mask = keys.size() - 1;
-  std::size_t i = 0;
-  for (auto _ : state) {
-    auto p = lookup(f.map, keys[i++ & mask]);
-    benchmark::DoNotOptimize(p);
-  }
-  set_ops(state, 1);
-}
-
-void BM_WeakValueMapLookupHit(benchmark::State& state) { value_map_lookup<true, true>(state); }
-void BM_StdUnorderedMapWeakPtrLookupHit(benchmark::State& state) {
-  value_map_lookup<false, true>(state);
-}
-void BM_WeakValueMapLookupMiss(benchmark::State& state) { value_map_lookup<true, false>(state); }
-void BM_StdUnorderedMapWeakPtrLookupMiss(benchmark::State& state) {
-  value_map_lookup<false, false>(state);
-}
-BENCHMARK(BM_WeakValueMapLookupHit) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdUnorderedMapWeakPtrLookupHit) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_WeakValueMapLookupMiss) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdUnorderedMapWeakPtrLookupMiss) WEAKREF_CONTAINER_SIZES;
-
-// --- weak_value_map insert: N fresh keys into an empty map (its teardown included) ---
-
-template <bool Ours>
-struct objects_fixture {
-  explicit objects_fixture(std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      keys.push_back(key_of(i));
-      objects.push_back(Ours ? weakref::make_shared<value>(static_cast<int>(i))
-                             : std::make_shared<value>(static_cast<int>(i)));
+    for (std::size_t j = 0; j < batch; ++j) {
+      batch_objects.push_back(make<item>(Side{}, n + j));
+      batch_probes.push_back(Ops::probe_of(n + j, batch_objects.back()));
     }
-  }
-  std::vector<int> keys;
-  std::vector<std::shared_ptr<value>> objects;
-};
-
-void BM_WeakValueMapInsert(benchmark::State& state) {
-  const auto& f = cached<objects_fixture<true>>(size_of(state));
-  for (auto _ : state) {
-    weakref::weak_value_map<int, value> map;
-    for (std::size_t i = 0; i < f.keys.size(); ++i) map.try_emplace(f.keys[i], f.objects[i]);
-    benchmark::DoNotOptimize(map);
-  }
-  set_ops(state, size_of(state));
-}
-void BM_StdUnorderedMapWeakPtrInsert(benchmark::State& state) {
-  const auto& f = cached<objects_fixture<false>>(size_of(state));
-  for (auto _ : state) {
-    std::unordered_map<int, std::weak_ptr<value>> map;
-    for (std::size_t i = 0; i < f.keys.size(); ++i) map.try_emplace(f.keys[i], f.objects[i]);
-    benchmark::DoNotOptimize(map);
-  }
-  set_ops(state, size_of(state));
-}
-BENCHMARK(BM_WeakValueMapInsert) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdUnorderedMapWeakPtrInsert) WEAKREF_CONTAINER_SIZES;
-
-// --- weak_value_map: an object's death removes its entry ---
-//
-// The map holds N entries, `batch` of them transient. Untimed: create the transient objects
-// and insert them. Timed (manual time): each transient object's last owner goes, then the map
-// is used once (ours: size() applies the death; baseline: erase(key) is the manual cleanup).
-// The manual time is this thread's CPU time for that section, less the clock's own cost.
-template <bool Ours>
-struct death_fixture {
-  explicit death_fixture(std::size_t n) : batch(std::min<std::size_t>(n, 64)) {
-    for (std::size_t i = batch; i < n; ++i) {
-      resident.push_back(Ours ? weakref::make_shared<value>(static_cast<int>(i))
-                              : std::make_shared<value>(static_cast<int>(i)));
-      map.try_emplace(key_of(i), resident.back());
-    }
-    for (std::size_t i = 0; i < batch; ++i) keys.push_back(key_of(i));
-    transient.resize(batch);
   }
   std::size_t batch;
-  std::vector<std::shared_ptr<value>> resident, transient;
-  std::vector<int> keys;
-  std::conditional_t<Ours, weakref::weak_value_map<int, value>,
-                     std::unordered_map<int, std::weak_ptr<value>>>
-      map;
+  std::vector<object> residents, strangers, batch_objects;
+  typename Ops::container container;
+  std::vector<typename Ops::probe> hits, misses, batch_probes;
 };
 
-// This thread's CPU time, in seconds: the machine may be busy, and the timed sections are
-// short, so wall time would mostly measure preemption. Falls back to steady_clock.
-double thread_seconds() {
-#ifdef CLOCK_THREAD_CPUTIME_ID
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-#else
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-#endif
-}
-// What two back-to-back thread_seconds() calls measure (subtracted from each timed section).
-double clock_overhead() {
-  static const double overhead = [] {
-    double best = 1.0;
-    for (int i = 0; i < 1000; ++i) {
-      double start = thread_seconds();
-      best = std::min(best, thread_seconds() - start);
-    }
-    return best;
-  }();
-  return overhead;
+template <template <class> class OpsOf, class Side>
+auto& fixture(const benchmark::State& state) {
+  return cached<container_fixture<OpsOf<Side>, Side>>(size_of(state));
 }
 
-template <bool Ours>
-void erase_on_death(benchmark::State& state) {
-  auto& f = cached<death_fixture<Ours>>(size_of(state));
-  clock_overhead();
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < f.batch; ++i) {
-      f.transient[i] = Ours ? weakref::make_shared<value>(static_cast<int>(i))
-                            : std::make_shared<value>(static_cast<int>(i));
-      f.map.try_emplace(f.keys[i], f.transient[i]);
-    }
-    double start = thread_seconds();
-    for (std::size_t i = 0; i < f.batch; ++i) {
-      f.transient[i].reset();
-      if constexpr (Ours) {
-        benchmark::DoNotOptimize(f.map.size());
-      } else {
-        benchmark::DoNotOptimize(f.map.erase(f.keys[i]));
-      }
-    }
-    double stop = thread_seconds();
-    state.SetIterationTime(std::max(0.0, stop - start - clock_overhead()));
-  }
-  if (f.map.size() != size_of(state) - f.batch) state.SkipWithError("entries left behind");
-  set_ops(state, f.batch);
-}
-void BM_WeakValueMapEraseOnDeath(benchmark::State& state) { erase_on_death<true>(state); }
-void BM_StdUnorderedMapWeakPtrEraseOnDeath(benchmark::State& state) {
-  erase_on_death<false>(state);
-}
-BENCHMARK(BM_WeakValueMapEraseOnDeath) WEAKREF_CONTAINER_SIZES->UseManualTime();
-BENCHMARK(BM_StdUnorderedMapWeakPtrEraseOnDeath) WEAKREF_CONTAINER_SIZES->UseManualTime();
-
-// --- weak_key_map lookup by a live key ---
-
-enum class key_map_kind { ours, owner_less_map, raw_pointer_map };
-
-template <key_map_kind Kind>
-struct key_map_fixture {
-  using map_type =
-      std::conditional_t<Kind == key_map_kind::ours, weakref::weak_key_map<value, int>,
-                         std::conditional_t<Kind == key_map_kind::owner_less_map,
-                                            std::map<std::weak_ptr<value>, int, std::owner_less<>>,
-                                            std::unordered_map<const value*, int>>>;
-  explicit key_map_fixture(std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      owners.push_back(Kind == key_map_kind::ours ? weakref::make_shared<value>(static_cast<int>(i))
-                                                  : std::make_shared<value>(static_cast<int>(i)));
-      if constexpr (Kind == key_map_kind::raw_pointer_map) {
-        map.try_emplace(owners.back().get(), static_cast<int>(i));
-      } else {
-        map.try_emplace(owners.back(), static_cast<int>(i));
-      }
-    }
-    for (auto p : probe_positions(n)) probes.push_back(owners[p]);
-  }
-  std::vector<std::shared_ptr<value>> owners, probes;
-  map_type map;
-};
-
-template <key_map_kind Kind>
-void key_map_lookup(benchmark::State& state) {
-  const auto& f = cached<key_map_fixture<Kind>>(size_of(state));
-  const auto mask = f.probes.size() - 1;
+template <template <class> class OpsOf, class Side>
+void lookup(benchmark::State& state, Side, bool hit) {
+  using Ops = OpsOf<Side>;
+  auto& f = fixture<OpsOf, Side>(state);
+  const auto& probes = hit ? f.hits : f.misses;
+  const auto mask = probes.size() - 1;
   std::size_t i = 0;
-  for (auto _ : state) {
-    const auto& key = f.probes[i++ & mask];
-    if constexpr (Kind == key_map_kind::ours) {
-      benchmark::DoNotOptimize(f.map.at(key));
-    } else if constexpr (Kind == key_map_kind::owner_less_map) {
-      benchmark::DoNotOptimize(f.map.find(key)->second);
-    } else {
-      benchmark::DoNotOptimize(f.map.find(key.get())->second);
-    }
+  for (auto _ : state) benchmark::DoNotOptimize(Ops::lookup(f.container, probes[i++ & mask]));
+  weakref_bench::set_ops(state, 1);
+}
+
+// Removes a batch just inserted (untimed): erases each entry, but a vector drops its tail
+// rather than searching for it (at 1,000,000 entries the search would dominate the run).
+template <class Ops, class Probes>
+void undo_insert(typename Ops::container& c, const Probes& batch) {
+  if constexpr (std::is_same_v<typename Ops::container, std::vector<std::weak_ptr<item>>>) {
+    c.resize(c.size() - batch.size());
+  } else {
+    for (const auto& p : batch) Ops::erase(c, p);
   }
-  set_ops(state, 1);
 }
-void BM_WeakKeyMapLookupHit(benchmark::State& state) { key_map_lookup<key_map_kind::ours>(state); }
-void BM_StdMapOwnerLessLookupHit(benchmark::State& state) {
-  key_map_lookup<key_map_kind::owner_less_map>(state);
-}
-void BM_StdUnorderedMapRawPtrLookupHit(benchmark::State& state) {
-  key_map_lookup<key_map_kind::raw_pointer_map>(state);
-}
-BENCHMARK(BM_WeakKeyMapLookupHit) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdMapOwnerLessLookupHit) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdUnorderedMapRawPtrLookupHit) WEAKREF_CONTAINER_SIZES;
 
-// --- weak_set: iterate the live observers and call a virtual, non-inlined method ---
+template <template <class> class OpsOf, class Side>
+void insert_or_erase(benchmark::State& state, Side, bool timed_insert) {
+  using Ops = OpsOf<Side>;
+  auto& f = fixture<OpsOf, Side>(state);
+  bool inserted = false;
+  auto insert = [&] {
+    for (std::size_t j = 0; j < f.batch; ++j)
+      Ops::insert(f.container, f.batch_probes[j], f.batch_objects[j]);
+    inserted = true;
+  };
+  auto undo = [&] {
+    if (inserted) undo_insert<Ops>(f.container, f.batch_probes);
+    inserted = false;
+  };
+  auto erase = [&] {
+    for (const auto& p : f.batch_probes) Ops::erase(f.container, p);
+    inserted = false;
+  };
+  if (timed_insert) {
+    weakref_bench::run_batches(state, f.batch, undo, insert);
+    undo();
+  } else {
+    weakref_bench::run_batches(state, f.batch, insert, erase);
+  }
+}
 
-template <bool Ours>
-struct observers_fixture {
-  explicit observers_fixture(std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      owners.push_back(Ours ? std::shared_ptr<observer>(weakref::make_shared<counting_observer>(i))
-                            : std::shared_ptr<observer>(std::make_shared<counting_observer>(i)));
-      if constexpr (Ours) {
-        set.insert(owners.back());
+template <template <class> class OpsOf, class Side>
+void iterate(benchmark::State& state, Side) {
+  using Ops = OpsOf<Side>;
+  const auto& f = fixture<OpsOf, Side>(state);
+  for (auto _ : state) benchmark::DoNotOptimize(Ops::iterate(f.container));
+  weakref_bench::set_ops(state, size_of(state));
+}
+
+template <template <class> class OpsOf, class Side>
+void death(benchmark::State& state, Side side) {
+  using Ops = OpsOf<Side>;
+  auto& f = fixture<OpsOf, Side>(state);
+  const auto n = size_of(state);
+  std::vector<object> owners(f.batch);
+  std::vector<typename Ops::death_key> keys;
+  auto make_batch = [&] {
+    keys.clear();
+    for (std::size_t j = 0; j < f.batch; ++j) {
+      owners[j] = make<item>(side, n + j);
+      Ops::insert(f.container, Ops::probe_of(n + j, owners[j]), owners[j]);
+      keys.push_back(Ops::death_key_of(n + j, owners[j]));
+    }
+  };
+  auto release_batch = [&] {
+    for (std::size_t j = 0; j < f.batch; ++j) {
+      owners[j].reset();
+      if constexpr (Side::value) {
+        benchmark::DoNotOptimize(f.container.size());  // applies the death
       } else {
-        set.push_back(owners.back());
+        Ops::forget(f.container, keys[j]);
       }
     }
-  }
-  std::vector<std::shared_ptr<observer>> owners;
-  std::conditional_t<Ours, weakref::weak_set<observer>, std::vector<std::weak_ptr<observer>>> set;
-};
-
-void BM_WeakSetIterateCall(benchmark::State& state) {
-  const auto& f = cached<observers_fixture<true>>(size_of(state));
-  for (auto _ : state) {
-    std::uint64_t sum = 0;
-    for (const auto& o : f.set) o->notify(sum);
-    benchmark::DoNotOptimize(sum);
-  }
-  set_ops(state, size_of(state));
-}
-void BM_StdVectorWeakPtrIterateCall(benchmark::State& state) {
-  const auto& f = cached<observers_fixture<false>>(size_of(state));
-  for (auto _ : state) {
-    std::uint64_t sum = 0;
-    for (const auto& w : f.set) {
-      if (auto o = w.lock()) o->notify(sum);
-    }
-    benchmark::DoNotOptimize(sum);
-  }
-  set_ops(state, size_of(state));
-}
-BENCHMARK(BM_WeakSetIterateCall) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdVectorWeakPtrIterateCall) WEAKREF_CONTAINER_SIZES;
-
-// --- weak_set insert: N objects into an empty set (its teardown included) ---
-
-void BM_WeakSetInsert(benchmark::State& state) {
-  const auto& f = cached<objects_fixture<true>>(size_of(state));
-  for (auto _ : state) {
-    weakref::weak_set<value> set;
-    for (const auto& obj : f.objects) set.insert(obj);
-    benchmark::DoNotOptimize(set);
-  }
-  set_ops(state, size_of(state));
-}
-void BM_StdVectorWeakPtrInsert(benchmark::State& state) {
-  const auto& f = cached<objects_fixture<false>>(size_of(state));
-  for (auto _ : state) {
-    std::vector<std::weak_ptr<value>> set;
-    for (const auto& obj : f.objects) set.push_back(obj);
-    benchmark::DoNotOptimize(set);
-  }
-  set_ops(state, size_of(state));
-}
-BENCHMARK(BM_WeakSetInsert) WEAKREF_CONTAINER_SIZES;
-BENCHMARK(BM_StdVectorWeakPtrInsert) WEAKREF_CONTAINER_SIZES;
-
-// --- bytes per entry ---
-
-// Fills an empty Container with `n` entries by `add(container, i)` (the objects already
-// exist) and reports what operator new saw: "live=X allocated=Y" in bytes per entry, where
-// live = allocated - freed by the time the container is full (growth garbage excluded).
-template <class Container, class Add>
-std::string bytes_per_entry(std::size_t n, Add add) {
-  g_allocated = g_freed = 0;
-  g_counting.store(true, std::memory_order_relaxed);
-  std::size_t allocated = 0, freed = 0;
-  {
-    Container container;
-    for (std::size_t i = 0; i < n; ++i) add(container, i);
-    g_counting.store(false, std::memory_order_relaxed);
-    allocated = g_allocated;
-    freed = g_freed;
-  }
-  char text[96];
-  std::snprintf(text, sizeof text, "live=%.1f allocated=%.1f B/entry (n=%zu)",
-                static_cast<double>(allocated - std::min(freed, allocated)) / n,
-                static_cast<double>(allocated) / n, n);
-  return text;
-}
-
-void report_memory() {
-  constexpr std::size_t n = 100000;
-  std::vector<std::shared_ptr<value>> objects;
-  for (std::size_t i = 0; i < n; ++i)
-    objects.push_back(weakref::make_shared<value>(static_cast<int>(i)));
-  auto context = [](const char* name, std::string text) {
-    benchmark::AddCustomContext(std::string("memory ") + name, text);
   };
-  context("weak_value_map<int,V>",
-          bytes_per_entry<weakref::weak_value_map<int, value>>(
-              n, [&](auto& c, std::size_t i) { c.try_emplace(key_of(i), objects[i]); }));
-  context("std::unordered_map<int,weak_ptr<V>>",
-          bytes_per_entry<std::unordered_map<int, std::weak_ptr<value>>>(
-              n, [&](auto& c, std::size_t i) { c.try_emplace(key_of(i), objects[i]); }));
-  context("weak_key_map<K,int>",
-          bytes_per_entry<weakref::weak_key_map<value, int>>(
-              n, [&](auto& c, std::size_t i) { c.try_emplace(objects[i], static_cast<int>(i)); }));
-  context("std::map<weak_ptr<K>,int,owner_less<>>",
-          bytes_per_entry<std::map<std::weak_ptr<value>, int, std::owner_less<>>>(
-              n, [&](auto& c, std::size_t i) { c.try_emplace(objects[i], static_cast<int>(i)); }));
-  context("std::unordered_map<K*,int>",
-          bytes_per_entry<std::unordered_map<const value*, int>>(n, [&](auto& c, std::size_t i) {
-            c.try_emplace(objects[i].get(), static_cast<int>(i));
-          }));
-  context("weak_set<T>", bytes_per_entry<weakref::weak_set<value>>(
-                             n, [&](auto& c, std::size_t i) { c.insert(objects[i]); }));
-  context("std::vector<weak_ptr<T>>",
-          bytes_per_entry<std::vector<std::weak_ptr<value>>>(
-              n, [&](auto& c, std::size_t i) { c.push_back(objects[i]); }));
+  weakref_bench::run_batches(state, f.batch, make_batch, release_batch);
+  if (f.container.size() != n) state.SkipWithError("entries left behind");
+}
+
+// Lookup hits while a second thread releases objects: every 16th lookup replaces one batch
+// entry with a new object and hands its only owner to the releaser thread.
+template <class Side>
+void lookup_during_deaths(benchmark::State& state, Side side) {
+  using Ops = value_map_ops<Side>;
+  auto& f = fixture<value_map_ops, Side>(state);
+  std::mutex mutex;
+  std::vector<object> handed;
+  bool stop = false;
+  std::thread releaser([&] {
+    std::vector<object> mine;
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (stop && handed.empty()) return;
+        mine.swap(handed);
+      }
+      if (mine.empty()) std::this_thread::yield();
+      mine.clear();  // the deaths
+    }
+  });
+  const auto mask = f.hits.size() - 1;
+  std::size_t i = 0, replaced = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Ops::lookup(f.container, f.hits[i++ & mask]));
+    if ((i & 15) == 0) {
+      auto obj = make<item>(side, replaced);
+      Ops::assign(f.container, f.batch_probes[replaced++ % f.batch], obj);
+      std::lock_guard lock(mutex);
+      handed.push_back(std::move(obj));
+    }
+  }
+  {
+    std::lock_guard lock(mutex);
+    stop = true;
+  }
+  releaser.join();
+  for (const auto& p : f.batch_probes) Ops::erase(f.container, p);
+  weakref_bench::set_ops(state, 1);
+}
+
+template <template <class> class OpsOf>
+void register_container(const std::string& name) {
+  auto manual_time = [](auto* b) { b->UseManualTime(); };
+  register_pair(name + ".lookup_hit", [](auto& s, auto side) {
+    lookup<OpsOf>(s, side, true);
+  }).sizes();
+  register_pair(name + ".lookup_miss", [](auto& s, auto side) {
+    lookup<OpsOf>(s, side, false);
+  }).sizes();
+  register_pair(name + ".insert", [](auto& s, auto side) { insert_or_erase<OpsOf>(s, side, true); })
+      .sizes()
+      .apply(manual_time);
+  register_pair(name + ".erase", [](auto& s, auto side) { insert_or_erase<OpsOf>(s, side, false); })
+      .sizes()
+      .apply(manual_time);
+  register_pair(name + ".iterate", [](auto& s, auto side) { iterate<OpsOf>(s, side); }).sizes();
+  register_pair(name + ".death", [](auto& s, auto side) { death<OpsOf>(s, side); })
+      .sizes()
+      .apply(manual_time);
+}
+
+void register_benchmarks() {
+  register_container<value_map_ops>("weak_value_map");
+  register_container<key_map_ops>("weak_key_map");
+  register_container<set_ops>("weak_set");
+  register_pair("mt.weak_value_map.lookup_during_deaths", [](auto& s, auto side) {
+    lookup_during_deaths(s, side);
+  }).sizes();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  parked_thread second_thread;
-  report_threading_mode();
-  report_memory();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  return weakref_bench::bench_main(argc, argv, register_benchmarks, weakref_bench::no_context);
 }

@@ -1,217 +1,208 @@
-// Benchmarks for weakref::ref, proxy and weak_method, each beside its std::weak_ptr baseline:
-//   BM_RefLock               vs BM_StdWeakPtrLock           lock a live object
-//   BM_RefLockDead           vs BM_StdWeakPtrLockDead       lock a dead object
-//   BM_RefCopy               vs BM_StdWeakPtrCopy           copy and destroy a weak handle
-//   BM_RefCreate             vs BM_StdWeakPtrCreate         create a callback-less handle (the
-//                                                           canonical ref already exists)
-//   BM_RefCreateWithCallback vs BM_StdWeakPtrCreate         allocates a node per ref
-//   BM_ProxyArrow            vs BM_SharedPtrArrowThroughLock
-//   BM_WeakMethodCall        vs BM_StdWeakPtrLockCall
-//   BM_DeathWithCallbacks/k  vs BM_StdMakeSharedRelease     make_shared, k callback refs, drop
-// tools/bench_ratios.py pairs them and prints the ratios.
-//
-// libstdc++ uses non-atomic reference counts while a program has a single thread, so main()
-// starts a second (parked) thread before any timing: every number here is the multi-threaded
-// cost users actually pay.
+// Benchmarks for ref, proxy and weak_method, each registered as a pair "<op>/ours" and
+// "<op>/base" (see bench_support.hpp) beside its std::weak_ptr baseline:
+//   ref.lock                ref::lock() of a live object     vs weak_ptr::lock()
+//   ref.lock_dead           ... of a dead object             vs weak_ptr::lock()
+//   ref.copy                copy + destroy a ref             vs weak_ptr copy + destroy
+//   ref.create              ref(obj), canonical ref exists   vs weak_ptr(obj)
+//   ref.create_first        ref(obj), no ref yet (makes and drops the canonical one)
+//   ref.create_callback     ref(obj, callback) + destroy     vs weak_ptr(obj)
+//   proxy.access            proxy->get()                     vs lock, throw if dead, get()
+//   weak_method.call        weak_method()                    vs lock, call if alive
+//   death/k (k = 0, 1, 8)   make_shared, k callback refs, release (the k callbacks run)
+//                           vs std::make_shared, k weak_ptrs, release, k std::function calls
+//   mt.ref.lock             two threads lock refs to one object          (contended)
+//   mt.ref.create_callback  two threads make and drop callback refs to one object (contended)
 #include <benchmark/benchmark.h>
 
-#include <condition_variable>
+#include <atomic>
+#include <cstddef>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <type_traits>
 #include <vector>
 
-#include "parked_thread.hpp"
+#include "bench_support.hpp"
 #include "weakref/weakref.hpp"
 
 namespace {
+
+using weakref_bench::make;
+using weakref_bench::register_pair;
 
 struct widget {
   int value = 42;
   int get() const { return value; }
 };
 
-// --- lock ---
+// weakref::ref<T> on our side, std::weak_ptr<T> on the baseline's.
+template <class Side, class T>
+using weak_t = std::conditional_t<Side::value, weakref::ref<T>, std::weak_ptr<T>>;
 
-void BM_RefLock(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
-  weakref::ref<widget> r(obj);
+template <class Side>
+void lock(benchmark::State& state, Side side, bool alive) {
+  auto obj = make<widget>(side);
+  weak_t<Side, widget> handle(obj);
+  if (!alive) obj.reset();
   for (auto _ : state) {
-    auto p = r.lock();
+    auto p = handle.lock();
     benchmark::DoNotOptimize(p);
   }
 }
-BENCHMARK(BM_RefLock);
 
-void BM_StdWeakPtrLock(benchmark::State& state) {
-  auto obj = std::make_shared<widget>();
-  std::weak_ptr<widget> w(obj);
+template <class Side>
+void copy(benchmark::State& state, Side side) {
+  auto obj = make<widget>(side);
+  weak_t<Side, widget> handle(obj);
   for (auto _ : state) {
-    auto p = w.lock();
-    benchmark::DoNotOptimize(p);
-  }
-}
-BENCHMARK(BM_StdWeakPtrLock);
-
-void BM_RefLockDead(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
-  weakref::ref<widget> r(obj);
-  obj.reset();
-  for (auto _ : state) {
-    auto p = r.lock();
-    benchmark::DoNotOptimize(p);
-  }
-}
-BENCHMARK(BM_RefLockDead);
-
-void BM_StdWeakPtrLockDead(benchmark::State& state) {
-  auto obj = std::make_shared<widget>();
-  std::weak_ptr<widget> w(obj);
-  obj.reset();
-  for (auto _ : state) {
-    auto p = w.lock();
-    benchmark::DoNotOptimize(p);
-  }
-}
-BENCHMARK(BM_StdWeakPtrLockDead);
-
-// --- copy ---
-
-void BM_RefCopy(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
-  weakref::ref<widget> r(obj);
-  for (auto _ : state) {
-    weakref::ref<widget> copy(r);
+    weak_t<Side, widget> copy(handle);
     benchmark::DoNotOptimize(copy);
   }
 }
-BENCHMARK(BM_RefCopy);
 
-void BM_StdWeakPtrCopy(benchmark::State& state) {
-  auto obj = std::make_shared<widget>();
-  std::weak_ptr<widget> w(obj);
-  for (auto _ : state) {
-    std::weak_ptr<widget> copy(w);
-    benchmark::DoNotOptimize(copy);
-  }
-}
-BENCHMARK(BM_StdWeakPtrCopy);
-
-// --- create ---
-
-void BM_RefCreate(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
-  weakref::ref<widget> canonical(obj);  // so each iteration finds it, as ref(o) is ref(o)
-  for (auto _ : state) {
-    weakref::ref<widget> r(obj);
-    benchmark::DoNotOptimize(r);
-  }
-}
-BENCHMARK(BM_RefCreate);
-
-void BM_StdWeakPtrCreate(benchmark::State& state) {
-  auto obj = std::make_shared<widget>();
-  for (auto _ : state) {
-    std::weak_ptr<widget> w(obj);
-    benchmark::DoNotOptimize(w);
-  }
-}
-BENCHMARK(BM_StdWeakPtrCreate);
-
-void BM_RefCreateWithCallback(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
+// Creates and drops a handle per iteration; `canonical` keeps a callback-less ref alive
+// first (Python: ref(o) is ref(o), so later refs find it).
+template <class Side>
+void create(benchmark::State& state, Side side, bool canonical, bool callback) {
+  auto obj = make<widget>(side);
+  std::optional<weak_t<Side, widget>> first;
+  if (canonical) first.emplace(obj);
   int calls = 0;
   for (auto _ : state) {
-    weakref::ref<widget> r(obj, [&calls] { ++calls; });
+    if constexpr (Side::value) {
+      if (callback) {
+        weakref::ref<widget> r(obj, [&calls] { ++calls; });
+        benchmark::DoNotOptimize(r);
+        continue;
+      }
+    }
+    weak_t<Side, widget> r(obj);
     benchmark::DoNotOptimize(r);
   }
   benchmark::DoNotOptimize(calls);
 }
-BENCHMARK(BM_RefCreateWithCallback);
 
-// --- use through the handle ---
-
-void BM_ProxyArrow(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
-  weakref::proxy<widget> p(obj);
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(p->get());
+template <class Side>
+void proxy_access(benchmark::State& state, Side side) {
+  auto obj = make<widget>(side);
+  if constexpr (Side::value) {
+    weakref::proxy<widget> p(obj);
+    for (auto _ : state) benchmark::DoNotOptimize(p->get());
+  } else {
+    std::weak_ptr<widget> w(obj);
+    for (auto _ : state) {
+      auto locked = w.lock();
+      if (!locked) throw std::runtime_error("dead");  // what proxy does
+      benchmark::DoNotOptimize(locked->get());
+    }
   }
 }
-BENCHMARK(BM_ProxyArrow);
 
-void BM_SharedPtrArrowThroughLock(benchmark::State& state) {
-  auto obj = std::make_shared<widget>();
-  std::weak_ptr<widget> w(obj);
-  for (auto _ : state) {
-    auto locked = w.lock();
-    if (!locked) throw std::runtime_error("dead");  // what proxy does
-    benchmark::DoNotOptimize(locked->get());
+template <class Side>
+void weak_method_call(benchmark::State& state, Side side) {
+  auto obj = make<widget>(side);
+  if constexpr (Side::value) {
+    weakref::weak_method get(obj, &widget::get);
+    for (auto _ : state) benchmark::DoNotOptimize(get());
+  } else {
+    std::weak_ptr<widget> w(obj);
+    for (auto _ : state) {
+      std::optional<int> result;
+      if (auto locked = w.lock()) result = locked->get();
+      benchmark::DoNotOptimize(result);
+    }
   }
 }
-BENCHMARK(BM_SharedPtrArrowThroughLock);
 
-void BM_WeakMethodCall(benchmark::State& state) {
-  auto obj = weakref::make_shared<widget>();
-  weakref::weak_method get(obj, &widget::get);
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(get());
-  }
-}
-BENCHMARK(BM_WeakMethodCall);
-
-void BM_StdWeakPtrLockCall(benchmark::State& state) {
-  auto obj = std::make_shared<widget>();
-  std::weak_ptr<widget> w(obj);
-  for (auto _ : state) {
-    std::optional<int> result;
-    if (auto locked = w.lock()) result = locked->get();
-    benchmark::DoNotOptimize(result);
-  }
-}
-BENCHMARK(BM_StdWeakPtrLockCall);
-
-// --- death ---
-
-// Per iteration: make an object, register k callback refs, drop the object (the k callbacks
-// run), drop the refs. k = 0 is weakref::make_shared + release.
-void BM_DeathWithCallbacks(benchmark::State& state) {
+// Per iteration: make an object, register k callbacks, release it (the k callbacks run), drop
+// the handles. The baseline has no death hook, so it calls k std::functions by hand.
+template <class Side>
+void death(benchmark::State& state, Side side) {
   const auto k = static_cast<std::size_t>(state.range(0));
-  std::vector<weakref::ref<int>> refs;
-  refs.reserve(k);
   std::size_t calls = 0;
+  std::vector<weak_t<Side, int>> handles;
+  std::vector<std::function<void()>> by_hand;
+  handles.reserve(k);
+  by_hand.reserve(k);
   for (auto _ : state) {
-    auto obj = weakref::make_shared<int>(1);
-    for (std::size_t i = 0; i < k; ++i) refs.emplace_back(obj, [&calls] { ++calls; });
+    auto obj = make<int>(side, 1);
+    for (std::size_t i = 0; i < k; ++i) {
+      if constexpr (Side::value) {
+        handles.emplace_back(obj, [&calls] { ++calls; });
+      } else {
+        handles.emplace_back(obj);
+        by_hand.emplace_back([&calls] { ++calls; });
+      }
+    }
     obj.reset();
-    refs.clear();
+    for (auto& f : by_hand) f();
+    by_hand.clear();
+    handles.clear();
   }
   if (calls != k * state.iterations()) state.SkipWithError("callbacks did not all run");
 }
-BENCHMARK(BM_DeathWithCallbacks)->Arg(0)->Arg(1)->Arg(8);
 
-void BM_StdMakeSharedRelease(benchmark::State& state) {
+// --- contended: both benchmark threads use handles to one object ---
+
+template <class Side>
+std::shared_ptr<widget>& shared_object(Side side) {
+  static auto obj = make<widget>(side);  // one per side, made by whichever thread comes first
+  return obj;
+}
+
+template <class Side>
+void contended_lock(benchmark::State& state, Side side) {
+  weak_t<Side, widget> handle(shared_object(side));
   for (auto _ : state) {
-    auto obj = std::make_shared<int>(1);
-    benchmark::DoNotOptimize(obj);
+    auto p = handle.lock();
+    benchmark::DoNotOptimize(p);
   }
 }
-BENCHMARK(BM_StdMakeSharedRelease);
+
+template <class Side>
+void contended_create_callback(benchmark::State& state, Side side) {
+  const auto& obj = shared_object(side);
+  std::atomic<int> calls{0};
+  for (auto _ : state) {
+    if constexpr (Side::value) {
+      weakref::ref<widget> r(obj, [&calls] { calls.fetch_add(1); });
+      benchmark::DoNotOptimize(r);
+    } else {
+      std::weak_ptr<widget> w(obj);
+      benchmark::DoNotOptimize(w);
+    }
+  }
+}
+
+void register_benchmarks() {
+  register_pair("ref.lock", [](auto& s, auto side) { lock(s, side, true); });
+  register_pair("ref.lock_dead", [](auto& s, auto side) { lock(s, side, false); });
+  register_pair("ref.copy", [](auto& s, auto side) { copy(s, side); });
+  register_pair("ref.create", [](auto& s, auto side) { create(s, side, true, false); });
+  register_pair("ref.create_first", [](auto& s, auto side) { create(s, side, false, false); });
+  register_pair("ref.create_callback", [](auto& s, auto side) { create(s, side, false, true); });
+  register_pair("proxy.access", [](auto& s, auto side) { proxy_access(s, side); });
+  register_pair("weak_method.call", [](auto& s, auto side) { weak_method_call(s, side); });
+  register_pair("death", [](auto& s, auto side) { death(s, side); }).apply([](auto* b) {
+    b->Arg(0)->Arg(1)->Arg(8);
+  });
+  register_pair("mt.ref.lock", [](auto& s, auto side) {
+    contended_lock(s, side);
+  }).apply([](auto* b) { b->Threads(2); });
+  register_pair("mt.ref.create_callback", [](auto& s, auto side) {
+    contended_create_callback(s, side);
+  }).apply([](auto* b) { b->Threads(2); });
+}
+
+std::vector<std::pair<std::string, std::string>> context() {
+  return {{"sizeof(weakref::ref<T>)", std::to_string(sizeof(weakref::ref<int>))},
+          {"sizeof(std::weak_ptr<T>)", std::to_string(sizeof(std::weak_ptr<int>))}};
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  parked_thread second_thread;
-  report_threading_mode();
-  benchmark::AddCustomContext("sizeof(weakref::ref<T>)", std::to_string(sizeof(weakref::ref<int>)));
-  benchmark::AddCustomContext("sizeof(std::weak_ptr<T>)",
-                              std::to_string(sizeof(std::weak_ptr<int>)));
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return weakref_bench::bench_main(argc, argv, register_benchmarks, context);
 }

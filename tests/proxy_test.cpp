@@ -1,62 +1,27 @@
 // Tests for weakref::proxy: forwarding through operator-> and operator(), keeping the object
-// alive for the whole expression, reference_error once dead, callbacks, canonical sharing
-// (counted as CPython's getweakrefcount does) and use from several threads.
+// alive for the whole expression, reference_error once dead, canonical sharing (counted as
+// CPython's getweakrefcount does) through base, derived and aliasing pointers, copies, and
+// non-weakrefable pointers. Also: proxy_callback_test.cpp, proxy_threads_test.cpp.
 #include "weakref/proxy.hpp"
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <concepts>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <type_traits>
-#include <utility>
-#include <vector>
 
+#include "support/proxy_helpers.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
-#include "weakref/unraisable.hpp"
 
 namespace {
-
-const std::string kDeadMessage = "weakly-referenced object no longer exists";
-
-struct Account {
-  explicit Account(int initial, int* destructions = nullptr)
-      : balance(initial), destructions(destructions) {}
-  Account(const Account&) = delete;
-  Account& operator=(const Account&) = delete;
-  ~Account() {
-    if (destructions) ++*destructions;
-  }
-  void deposit(int amount) { balance += amount; }
-  int get() const { return balance; }
-  // Drops `owner` (the last strong reference outside the proxy) and reports whether the
-  // destructor has run by then.
-  bool drop_owner(std::shared_ptr<Account>& owner) {
-    owner.reset();
-    return *destructions != 0;
-  }
-  int balance;
-  std::string name = "acct";
-  int* destructions;
-};
-
-// The message of the reference_error `f` throws, or "no exception".
-template <class F>
-std::string reference_error_message(F&& f) {
-  try {
-    std::forward<F>(f)();
-  } catch (const weakref::reference_error& e) {
-    return e.what();
-  }
-  return "no exception";
-}
-
+using proxy_helpers::Account;
+using proxy_helpers::kDeadMessage;
+using proxy_helpers::reference_error_message;
 }  // namespace
 
 TEST(proxy, arrow_calls_methods_and_reads_and_writes_members) {
@@ -152,67 +117,6 @@ TEST(proxy, alive_until_the_last_owner_goes) {
   EXPECT_TRUE(p.alive());
   other_owner.reset();
   EXPECT_FALSE(p.alive());
-}
-
-TEST(proxy, callback_receives_the_dead_proxy_before_the_destructor) {
-  int destructions = 0;
-  auto account = weakref::make_shared<Account>(0, &destructions);
-  const weakref::proxy<Account> canonical(account);
-  std::vector<std::string> seen;
-  const weakref::proxy<Account> p(account, [&](const weakref::proxy<Account>& dead) {
-    seen.push_back("alive=" + std::to_string(dead.alive()));
-    seen.push_back(reference_error_message([&] { dead->deposit(1); }));
-    seen.push_back("canonical alive=" + std::to_string(canonical.alive()));
-    seen.push_back("destructions=" + std::to_string(destructions));
-  });
-  EXPECT_TRUE(seen.empty());
-  account.reset();
-  EXPECT_EQ(seen, (std::vector<std::string>{"alive=0", kDeadMessage, "canonical alive=0",
-                                            "destructions=0"}));
-  EXPECT_EQ(destructions, 1);
-}
-
-TEST(proxy, callbacks_run_once_newest_first_with_refs) {
-  auto account = weakref::make_shared<Account>(0);
-  std::vector<std::string> order;
-  const weakref::proxy<Account> p1(account, [&] { order.push_back("p1"); });
-  const weakref::ref<Account> r(account, [&] { order.push_back("r"); });
-  auto p2 = std::make_unique<weakref::proxy<Account>>(
-      account, [&](const weakref::proxy<Account>&) { order.push_back("p2"); });
-  const auto p2_copy = *p2;
-  p2.reset();  // the copy keeps the callback registered; it still runs once
-  account.reset();
-  EXPECT_EQ(order, (std::vector<std::string>{"p2", "r", "p1"}));  // CPython: ['p2', 'r', 'p1']
-  EXPECT_FALSE(p2_copy.alive());
-}
-
-TEST(proxy, callback_of_a_dropped_proxy_never_runs) {
-  auto account = weakref::make_shared<Account>(0);
-  int calls = 0;
-  auto p = std::make_unique<weakref::proxy<Account>>(account, [&] { ++calls; });
-  auto copy = *p;
-  p.reset();
-  EXPECT_EQ(weakref::getweakrefcount(account), 1u);  // the copy keeps it registered
-  copy = weakref::proxy<Account>(account);           // the last handle to the callback proxy goes
-  EXPECT_EQ(weakref::getweakrefcount(account), 1u);  // only the canonical proxy now
-  account.reset();
-  EXPECT_EQ(calls, 0);
-}
-
-TEST(proxy, callback_exceptions_go_to_the_unraisable_hook) {
-  std::vector<std::string> reports;
-  auto previous = weakref::set_unraisable_hook([&](const weakref::unraisable& u) {
-    try {
-      std::rethrow_exception(u.error);
-    } catch (const std::exception& e) {
-      reports.push_back(std::string(u.where) + ": " + e.what());
-    }
-  });
-  auto account = weakref::make_shared<Account>(0);
-  const weakref::proxy<Account> p(account, [] { throw std::runtime_error("boom"); });
-  EXPECT_NO_THROW(account.reset());
-  weakref::set_unraisable_hook(std::move(previous));
-  EXPECT_EQ(reports, (std::vector<std::string>{"proxy callback: boom"}));
 }
 
 TEST(proxy, callback_less_proxies_share_one_canonical_weak_reference_object) {
@@ -329,52 +233,4 @@ TEST(proxy, is_neither_hashable_nor_comparable) {
   static_assert(!std::equality_comparable<weakref::proxy<Account>>);
   static_assert(std::is_copy_constructible_v<weakref::proxy<Account>>);
   SUCCEED();
-}
-
-TEST(proxy_threads, arrow_on_other_threads_races_with_death) {
-  // Readers call through their own copies of the proxy until it throws; the owner drops the
-  // object meanwhile. No call may see a destroyed object; each reader ends on reference_error.
-  struct Target {
-    std::atomic<int>* destructions;
-    ~Target() { destructions->fetch_add(1); }
-    int touch() const {  // 0 unless the object was destroyed during the call
-      int seen = 0;
-      for (int i = 0; i < 16; ++i) seen += destructions->load();
-      return seen;
-    }
-  };
-  constexpr int kRounds = 12;
-  constexpr int kReaders = 2;
-  constexpr long kMaxCalls = 5'000'000;
-  for (int round = 0; round < kRounds; ++round) {
-    std::atomic<int> destructions{0};
-    std::atomic<int> calls{0};
-    std::atomic<int> bad{0};
-    std::atomic<int> dead_errors{0};
-    auto owner = weakref::make_shared<Target>(Target{&destructions});
-    destructions = 0;  // the temporary Target
-    const weakref::proxy<Target> p(owner);
-    std::vector<std::thread> readers;
-    readers.reserve(kReaders);
-    for (int i = 0; i < kReaders; ++i) {
-      readers.emplace_back([p, &calls, &bad, &dead_errors] {
-        for (long n = 0; n < kMaxCalls; ++n) {
-          try {
-            if (p->touch() != 0) bad.fetch_add(1);
-            calls.fetch_add(1);
-          } catch (const weakref::reference_error& e) {
-            if (e.what() == kDeadMessage) dead_errors.fetch_add(1);
-            return;
-          }
-        }
-      });
-    }
-    while (calls.load() < 2 * kReaders) std::this_thread::yield();
-    owner.reset();
-    for (auto& t : readers) t.join();
-    ASSERT_EQ(bad.load(), 0) << "round " << round;
-    ASSERT_EQ(dead_errors.load(), kReaders) << "round " << round;
-    ASSERT_EQ(destructions.load(), 1) << "round " << round;
-    ASSERT_FALSE(p.alive());
-  }
 }

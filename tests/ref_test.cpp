@@ -1,5 +1,7 @@
-// Tests for weakref::ref: construction, lock, equality and hashing, copies, canonical sharing,
-// getweakrefcount and getweakrefs (CPython's numbers and order).
+// Tests for weakref::ref: construction, lock, base-class, aliasing and converting refs,
+// non-weakrefable pointers, size, copies, moves, swap and enable_shared_from_this.
+// Also: ref_equality_test.cpp, ref_getweakrefs_test.cpp, ref_callback_test.cpp,
+// ref_threads_test.cpp.
 #include "weakref/ref.hpp"
 
 #include <gmock/gmock.h>
@@ -9,45 +11,22 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <unordered_set>
 #include <utility>
-#include <vector>
 
+#include "support/ref_helpers.hpp"
 #include "support/tracked.hpp"
-#include "weakref/proxy.hpp"
 
 namespace {
 
 using testing::ElementsAre;
 using testing::HasSubstr;
 using weakref::getweakrefcount;
-using weakref::getweakrefs;
 using weakref::ref;
 
-struct base_a {
-  virtual ~base_a() = default;
-  int a = 1;
-};
-struct base_b {
-  virtual ~base_b() = default;
-  int b = 2;
-};
-// base_b sits at a non-zero offset, so converting pointers must adjust them.
-struct derived : base_a, base_b {
-  explicit derived(int v = 0) : value(v) {}
-  int value;
-};
-
-// The what() of the type_error `f` throws, or a marker if it throws none.
-template <class F>
-std::string type_error_message(F&& f) {
-  try {
-    f();
-  } catch (const weakref::type_error& e) {
-    return e.what();
-  }
-  return "<no type_error>";
-}
+using ref_helpers::base_a;
+using ref_helpers::base_b;
+using ref_helpers::derived;
+using ref_helpers::type_error_message;
 
 TEST(ref, default_constructed_ref_is_empty) {
   ref<derived> r;
@@ -153,65 +132,6 @@ TEST(ref, throws_type_error_for_empty_shared_ptr) {
   EXPECT_THAT(type_error_message([&] { ref<derived> r(empty, [] {}); }), HasSubstr("is empty"));
 }
 
-TEST(ref, equality_is_owner_identity_before_and_after_death) {
-  auto a = weakref::make_shared<derived>(42);
-  auto b = weakref::make_shared<derived>(42);  // an equal value, another object
-  ref<derived> ra(a);
-  ref<derived> ra_cb(a, [] {});
-  ref<derived> rb(b);
-  EXPECT_EQ(ra, ra_cb);
-  EXPECT_NE(ra, rb);
-  EXPECT_NE(ra, ref<derived>());
-  EXPECT_EQ(ref<base_b>(ra), ref<base_b>(ra_cb));
-  a.reset();
-  EXPECT_EQ(ra, ra_cb);  // dead refs to one object stay equal (CPython: identity)
-  EXPECT_NE(ra, rb);
-  EXPECT_NE(ra, ref<derived>());
-}
-
-TEST(ref, equality_works_across_element_types) {
-  auto obj = weakref::make_shared<derived>(1);
-  auto other = weakref::make_shared<derived>(1);
-  ref<derived> rd(obj);
-  ref<base_b> rb{std::shared_ptr<base_b>(obj)};
-  ref<int> ri{std::shared_ptr<int>(obj, &obj->value)};
-  EXPECT_TRUE(rb == rd);
-  EXPECT_TRUE(ri == rd);
-  EXPECT_FALSE(rb == ref<derived>(other));
-  EXPECT_TRUE(ref<int>() == ref<derived>());
-  obj.reset();
-  EXPECT_TRUE(rb == rd);
-  EXPECT_TRUE(ref<base_b>(rd) == rd);  // converted from a dead ref: still the same owner
-  EXPECT_EQ(ref<base_b>(rd).lock(), nullptr);
-}
-
-TEST(ref, hash_agrees_with_equality_and_is_stable_across_death) {
-  std::hash<ref<derived>> hash;
-  auto obj = weakref::make_shared<derived>();
-  ref<derived> r(obj);
-  ref<derived> r_cb(obj, [] {});
-  const auto before = hash(r);
-  EXPECT_EQ(hash(r_cb), before);
-  EXPECT_EQ(r.owner_hash(), before);
-  obj.reset();
-  EXPECT_EQ(hash(r), before);
-  EXPECT_EQ(hash(r_cb), before);
-}
-
-TEST(ref, is_usable_as_unordered_set_key_before_and_after_death) {
-  auto a = weakref::make_shared<derived>(1);
-  auto b = weakref::make_shared<derived>(1);
-  ref<derived> ra(a);
-  std::unordered_set<ref<derived>> set{ra, ref<derived>(a, [] {}), ref<derived>(b), ra};
-  EXPECT_EQ(set.size(), 2u);
-  EXPECT_TRUE(set.contains(ref<derived>(b)));
-  a.reset();
-  EXPECT_TRUE(set.contains(ra));
-  EXPECT_EQ(set.erase(ra), 1u);
-  EXPECT_EQ(set.size(), 1u);
-  EXPECT_EQ(set.begin()->lock(), b);
-}
-
 TEST(ref, is_at_most_two_pointers) {
   EXPECT_LE(sizeof(ref<derived>), 16u);
   EXPECT_LE(sizeof(ref<int>), 16u);
@@ -266,86 +186,6 @@ TEST(ref, swap_exchanges_referents) {
   EXPECT_EQ(rb, ref<derived>());
   EXPECT_EQ(getweakrefcount(a), 1u);
   EXPECT_EQ(getweakrefcount(b), 1u);
-}
-
-// CPython 3.11: r1 = ref(o); r2 = ref(o) -> 1; + proxy(o) -> 2; + two refs with callbacks -> 4;
-// del rc1 -> 3; del r1 -> 3 (r2 is the same object); del r2 -> 2; del p -> 1; del rc2 -> 0.
-TEST(ref, canonical_refs_are_shared_and_counted_as_cpython_does) {
-  auto obj = weakref::make_shared<derived>();
-  auto r1 = std::make_unique<ref<derived>>(obj);
-  auto r2 = std::make_unique<ref<derived>>(obj);
-  EXPECT_EQ(getweakrefcount(obj), 1u);
-  auto p = std::make_unique<weakref::proxy<derived>>(obj);
-  EXPECT_EQ(getweakrefcount(obj), 2u);
-  auto rc1 = std::make_unique<ref<derived>>(obj, [] {});
-  auto rc2 = std::make_unique<ref<derived>>(obj, [] {});
-  EXPECT_EQ(getweakrefcount(obj), 4u);
-  rc1.reset();
-  EXPECT_EQ(getweakrefcount(obj), 3u);
-  r1.reset();
-  EXPECT_EQ(getweakrefcount(obj), 3u);
-  r2.reset();
-  EXPECT_EQ(getweakrefcount(obj), 2u);
-  p.reset();
-  EXPECT_EQ(getweakrefcount(obj), 1u);
-  rc2.reset();
-  EXPECT_EQ(getweakrefcount(obj), 0u);
-  ref<derived> again(obj);  // a new canonical ref
-  EXPECT_EQ(getweakrefcount(obj), 1u);
-}
-
-TEST(ref, getweakrefcount_is_zero_for_non_weakrefable_and_empty_pointers) {
-  EXPECT_EQ(getweakrefcount(std::make_shared<derived>()), 0u);
-  EXPECT_EQ(getweakrefcount(std::shared_ptr<derived>()), 0u);
-  EXPECT_EQ(getweakrefcount(weakref::make_shared<derived>()), 0u);
-  EXPECT_TRUE(noexcept(getweakrefcount(std::shared_ptr<derived>())));
-}
-
-// CPython 3.11: pc = proxy(o, cb); p = proxy(o); ra = ref(o, cb); r = ref(o)
-// -> getweakrefs(o) == [r, p, ra, pc].
-TEST(ref, getweakrefs_lists_canonical_ref_canonical_proxy_then_others_newest_first) {
-  event_log log;
-  auto obj = weakref::make_shared<derived>();
-  std::vector<ref<derived>> refs;
-  {
-    weakref::proxy<derived> pc(obj, [&log] { log.add("pc"); });
-    weakref::proxy<derived> p(obj);
-    ref<derived> ra(obj, [&log] { log.add("ra"); });
-    ref<derived> r(obj);
-    refs = getweakrefs(obj);
-  }
-  ASSERT_EQ(refs.size(), 4u);
-  EXPECT_EQ(getweakrefcount(obj), 4u);  // the returned refs keep every object alive
-  std::vector<bool> callbacks;
-  for (auto& r : refs) {
-    callbacks.push_back(r.has_callback());
-    EXPECT_EQ(r.lock(), obj);
-  }
-  EXPECT_THAT(callbacks, ElementsAre(false, false, true, true));
-  refs[0] = {};  // if it held the canonical ref, ref(obj) must now create a new one
-  ref<derived> new_ref(obj);
-  EXPECT_EQ(getweakrefcount(obj), 4u);
-  refs[1] = {};  // likewise for the canonical proxy
-  weakref::proxy<derived> new_proxy(obj);
-  EXPECT_EQ(getweakrefcount(obj), 4u);
-  refs[2] = {};  // ra: only pc's callback is left
-  EXPECT_EQ(getweakrefcount(obj), 3u);
-  obj.reset();
-  EXPECT_THAT(log.events, ElementsAre("pc"));
-}
-
-TEST(ref, getweakrefs_is_empty_without_weak_references) {
-  auto obj = weakref::make_shared<derived>();
-  EXPECT_TRUE(getweakrefs(obj).empty());
-  { ref<derived> r(obj); }
-  EXPECT_TRUE(getweakrefs(obj).empty());
-}
-
-TEST(ref, getweakrefs_throws_type_error_for_non_weakrefable_and_empty_pointers) {
-  EXPECT_THAT(type_error_message([] { getweakrefs(std::make_shared<derived>()); }),
-              HasSubstr("was not created by weakref::make_shared"));
-  EXPECT_THAT(type_error_message([] { getweakrefs(std::shared_ptr<derived>()); }),
-              HasSubstr("is empty"));
 }
 
 struct self_aware : tracked, std::enable_shared_from_this<self_aware> {

@@ -1,39 +1,29 @@
-// Tests for weakref::weak_set: the std-style and Python-style members, identity, insertion
-// order, members leaving on death, iteration (strong refs, the observer bug, mutation while
-// iterating), set algebra (membership checked against CPython 3.11 WeakSet), getweakrefcount
-// bookkeeping, non-weakrefable pointers and lifetimes (set before members, one member in many).
+// Tests for weakref::weak_set: the std-style and Python-style members, identity (equal values,
+// base-class and aliasing pointers), insertion order, members leaving on death, update and the
+// range constructors, and non-weakrefable pointers.
+// Also: weak_set_iteration_test.cpp, weak_set_algebra_test.cpp, weak_set_lifetime_test.cpp.
 #include "weakref/weak_set.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "support/tracked.hpp"
+#include "support/weak_set_helpers.hpp"
 #include "weakref/ref.hpp"
 
 namespace {
 
 using testing::ElementsAre;
 using testing::HasSubstr;
+using weak_set_helpers::make;
+using weak_set_helpers::names;
 using weakref::getweakrefcount;
 using weakref::weak_set;
-
-std::shared_ptr<tracked> make(event_log& log, std::string name) {
-  return weakref::make_shared<tracked>(log, std::move(name));
-}
-
-template <class T>
-std::vector<std::string> names(const weak_set<T>& s) {
-  std::vector<std::string> result;
-  for (const auto& member : s) result.push_back(member->name());
-  return result;
-}
 
 struct base_a {
   virtual ~base_a() = default;
@@ -44,15 +34,6 @@ struct base_b {
   int b = 2;
 };
 struct derived : base_a, base_b {};  // base_b sits at a non-zero offset
-
-struct observer : tracked {
-  using tracked::tracked;
-  std::function<void()> on_notify;
-  void notify() {
-    log().add("notify " + name());
-    if (on_notify) on_notify();
-  }
-};
 
 TEST(weak_set, insert_adds_once_and_returns_the_members_position) {
   event_log log;
@@ -188,196 +169,6 @@ TEST(weak_set, members_leave_on_death_and_order_survives_compaction) {
   EXPECT_EQ(s.size(), 9u);
 }
 
-TEST(weak_set, iteration_keeps_the_current_member_alive_until_the_next_step) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b");
-  weak_set<tracked> s{a, b};
-  for (const auto& member : s) {
-    if (member == a) a.reset();  // the only outside owner
-    log.add("body " + member->name());
-  }
-  EXPECT_THAT(log.events, ElementsAre("body a", "~a", "body b"));
-  EXPECT_EQ(s.size(), 1u);
-}
-
-TEST(weak_set, observer_dropping_another_observer_while_notified_is_safe) {
-  event_log log;
-  std::vector<std::shared_ptr<observer>> owners;
-  for (const char* name : {"a", "b", "c", "d"}) {
-    owners.push_back(weakref::make_shared<observer>(log, name));
-  }
-  weak_set<observer> subscribers(owners.begin(), owners.end());
-  owners[1]->on_notify = [&] { owners[2].reset(); };  // b drops c, not yet notified
-  owners[3]->on_notify = [&] { owners[0].reset(); };  // d drops a, already notified
-  for (const auto& o : subscribers) o->notify();
-  EXPECT_THAT(log.events, ElementsAre("notify a", "notify b", "~c", "notify d", "~a"));
-  EXPECT_EQ(subscribers.size(), 2u);
-  EXPECT_THAT(names(subscribers), ElementsAre("b", "d"));
-}
-
-TEST(weak_set, inserting_during_iteration_is_safe_and_new_members_are_visited) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b");
-  std::vector<std::shared_ptr<tracked>> added;
-  weak_set<tracked> s{a, b};
-  std::vector<std::string> seen;
-  for (const auto& member : s) {
-    seen.push_back(member->name());
-    if (member != a) continue;
-    s.insert(b);  // present: no change
-    for (int i = 0; i < 40; ++i) s.insert(added.emplace_back(make(log, "n" + std::to_string(i))));
-  }
-  ASSERT_EQ(seen.size(), 42u);
-  EXPECT_EQ(seen[0], "a");
-  EXPECT_EQ(seen[1], "b");
-  EXPECT_EQ(seen[41], "n39");
-  EXPECT_EQ(s.size(), 42u);
-}
-
-TEST(weak_set, erase_iterator_in_a_loop_returns_the_next_live_member) {
-  event_log log;
-  std::vector<std::shared_ptr<tracked>> o;
-  for (const char* name : {"a", "b", "c", "d", "e", "f"}) o.push_back(make(log, name));
-  weak_set<tracked> s(o.begin(), o.end());
-  for (auto it = s.begin(); it != s.end();) {
-    auto n = (*it)->name();
-    if (n == "b" || n == "c" || n == "e") {
-      it = s.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  EXPECT_THAT(names(s), ElementsAre("a", "d", "f"));
-  EXPECT_EQ(getweakrefcount(o[1]), 0u);
-  o[3].reset();                       // d dies
-  auto next = s.erase(s.find(o[0]));  // skips dead d
-  ASSERT_NE(next, s.end());
-  EXPECT_EQ(*next, o[5]);
-  EXPECT_EQ(s.erase(next), s.end());
-  EXPECT_TRUE(s.empty());
-}
-
-TEST(weak_set, erasing_by_value_during_iteration_skips_the_erased_members) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c"), d = make(log, "d");
-  weak_set<tracked> s{a, b, c, d};
-  std::vector<std::string> seen;
-  for (const auto& member : s) {
-    seen.push_back(member->name());
-    if (member == b) {
-      s.erase(member);
-      s.erase(c);
-    }
-  }
-  EXPECT_THAT(seen, ElementsAre("a", "b", "d"));
-  EXPECT_THAT(names(s), ElementsAre("a", "d"));
-}
-
-// CPython 3.11: a = WeakSet([A, B, C, D]); b = WeakSet([E, C, A]) gives sorted(a | b) == ABCDE,
-// a & b == AC, a - b == BD, b - a == E, a ^ b == BDE; a.issubset(b), a.issuperset(b) and
-// a.isdisjoint(b) are False; (a & b) <= a, a >= (a & b), (a - b).isdisjoint(b) are True.
-struct weak_set_algebra : testing::Test {
-  event_log log;
-  std::shared_ptr<tracked> A = make(log, "A"), B = make(log, "B"), C = make(log, "C"),
-                           D = make(log, "D"), E = make(log, "E");
-  weak_set<tracked> a{A, B, C, D}, b{E, C, A};
-};
-
-TEST_F(weak_set_algebra, operators_give_pythons_members_in_this_then_other_order) {
-  EXPECT_THAT(names(a | b), ElementsAre("A", "B", "C", "D", "E"));
-  EXPECT_THAT(names(b | a), ElementsAre("E", "C", "A", "B", "D"));
-  EXPECT_THAT(names(a & b), ElementsAre("A", "C"));
-  EXPECT_THAT(names(b & a), ElementsAre("C", "A"));
-  EXPECT_THAT(names(a - b), ElementsAre("B", "D"));
-  EXPECT_THAT(names(b - a), ElementsAre("E"));
-  EXPECT_THAT(names(a ^ b), ElementsAre("B", "D", "E"));
-  EXPECT_THAT(names(b ^ a), ElementsAre("E", "B", "D"));
-  EXPECT_THAT(names(a), ElementsAre("A", "B", "C", "D"));  // operands unchanged
-  EXPECT_THAT(names(b), ElementsAre("E", "C", "A"));
-}
-
-TEST_F(weak_set_algebra, assignment_forms_modify_in_place_and_return_this) {
-  auto x = a;
-  EXPECT_EQ(&(x |= b), &x);
-  EXPECT_THAT(names(x), ElementsAre("A", "B", "C", "D", "E"));
-  x = a;
-  EXPECT_EQ(&(x &= b), &x);
-  EXPECT_THAT(names(x), ElementsAre("A", "C"));
-  x = a;
-  EXPECT_EQ(&(x -= b), &x);
-  EXPECT_THAT(names(x), ElementsAre("B", "D"));
-  x = a;
-  EXPECT_EQ(&(x ^= b), &x);
-  EXPECT_THAT(names(x), ElementsAre("B", "D", "E"));
-}
-
-TEST_F(weak_set_algebra, in_place_on_self_like_python) {
-  auto x = a;
-  const auto& same = x;
-  x |= same;
-  EXPECT_THAT(names(x), ElementsAre("A", "B", "C", "D"));
-  x &= same;
-  EXPECT_THAT(names(x), ElementsAre("A", "B", "C", "D"));
-  x -= same;  // Python: s -= s and s ^= s empty the set
-  EXPECT_TRUE(x.empty());
-  x = a;
-  x ^= same;
-  EXPECT_TRUE(x.empty());
-}
-
-TEST_F(weak_set_algebra, subset_superset_disjoint_and_equality) {
-  EXPECT_FALSE(a.issubset(b));
-  EXPECT_FALSE(a.issuperset(b));
-  EXPECT_FALSE(a.isdisjoint(b));
-  EXPECT_TRUE((a & b).issubset(a));
-  EXPECT_TRUE(a.issuperset(a & b));
-  EXPECT_TRUE((a - b).isdisjoint(b));
-  weak_set<tracked> none;
-  EXPECT_TRUE(none.issubset(a));
-  EXPECT_TRUE(a.issuperset(none));
-  EXPECT_TRUE(none.isdisjoint(none));
-  EXPECT_FALSE(a == b);
-  EXPECT_TRUE((a | b) == (b | a));  // order does not matter
-  weak_set<tracked> c{C, A, E};
-  EXPECT_TRUE(c == b);
-  c.insert(B);
-  EXPECT_FALSE(c == b);
-  B.reset();  // dead members do not count
-  EXPECT_TRUE(c == b);
-}
-
-TEST_F(weak_set_algebra, results_hold_their_members_weakly) {
-  auto all = a | b, common = a & b, diff = a ^ b;
-  EXPECT_EQ(getweakrefcount(A), 4u);  // a, b, all, common
-  A.reset();
-  EXPECT_THAT(log.events, ElementsAre("~A"));
-  EXPECT_THAT(names(all), ElementsAre("B", "C", "D", "E"));
-  EXPECT_THAT(names(common), ElementsAre("C"));
-  E.reset();
-  EXPECT_THAT(names(diff), ElementsAre("B", "D"));
-  EXPECT_EQ(all.size(), 3u);
-}
-
-TEST(weak_set, copies_are_independent) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c");
-  weak_set<tracked> s{a, b};
-  auto copied = s.copy();
-  weak_set<tracked> constructed(s), assigned;
-  assigned = s;
-  copied.insert(c);
-  s.erase(a);
-  assigned.erase(b);
-  EXPECT_THAT(names(s), ElementsAre("b"));
-  EXPECT_THAT(names(copied), ElementsAre("a", "b", "c"));
-  EXPECT_THAT(names(constructed), ElementsAre("a", "b"));
-  EXPECT_THAT(names(assigned), ElementsAre("a"));
-  b.reset();
-  EXPECT_TRUE(s.empty());
-  EXPECT_THAT(names(copied), ElementsAre("a", "c"));
-  EXPECT_THAT(names(constructed), ElementsAre("a"));
-}
-
 TEST(weak_set, update_and_constructors_take_ranges_of_shared_ptrs) {
   event_log log;
   auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c"), d = make(log, "d");
@@ -391,28 +182,6 @@ TEST(weak_set, update_and_constructors_take_ranges_of_shared_ptrs) {
   EXPECT_THAT(names(from_range), ElementsAre("b", "a", "c"));
   other.update(from_range);
   EXPECT_THAT(names(other), ElementsAre("d", "b", "a", "c"));
-}
-
-TEST(weak_set, getweakrefcount_counts_one_per_set_membership) {
-  event_log log;
-  auto a = make(log, "a");
-  weak_set<tracked> s1, s2;
-  EXPECT_EQ(getweakrefcount(a), 0u);
-  s1.insert(a);
-  EXPECT_EQ(getweakrefcount(a), 1u);
-  s1.insert(a);  // CPython: re-adding a member keeps the count
-  EXPECT_EQ(getweakrefcount(a), 1u);
-  s2.insert(a);
-  EXPECT_EQ(getweakrefcount(a), 2u);
-  {
-    auto both = s1 | s2;
-    EXPECT_EQ(getweakrefcount(a), 3u);
-  }
-  EXPECT_EQ(getweakrefcount(a), 2u);
-  s1.erase(a);
-  EXPECT_EQ(getweakrefcount(a), 1u);
-  s2.clear();
-  EXPECT_EQ(getweakrefcount(a), 0u);
 }
 
 TEST(weak_set, inserting_a_non_weakrefable_or_empty_pointer_throws_type_error) {
@@ -452,53 +221,6 @@ TEST(weak_set, looking_up_a_non_weakrefable_pointer_finds_nothing_without_throwi
   s.discard(empty);
   EXPECT_THROW(s.remove(plain), std::out_of_range);  // Python: TypeError (docs/python-differences)
   EXPECT_THAT(names(s), ElementsAre("a"));
-}
-
-TEST(weak_set, set_destroyed_before_its_members_lets_them_go) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b");
-  {
-    weak_set<tracked> s{a, b};
-    auto c = make(log, "c");
-    s.insert(c);
-    c.reset();  // its death is still waiting in the set's inbox
-    EXPECT_EQ(getweakrefcount(a), 1u);
-  }
-  EXPECT_EQ(getweakrefcount(a), 0u);
-  EXPECT_EQ(getweakrefcount(b), 0u);
-  a.reset();
-  b.reset();
-  EXPECT_THAT(log.events, ElementsAre("~c", "~a", "~b"));
-}
-
-TEST(weak_set, member_of_many_sets_dies_once_and_leaves_them_all) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b");
-  weak_set<tracked> s1{a, b}, s2{b, a}, s3{a};
-  EXPECT_EQ(getweakrefcount(a), 3u);
-  a.reset();
-  EXPECT_THAT(log.events, ElementsAre("~a"));
-  EXPECT_THAT(names(s1), ElementsAre("b"));
-  EXPECT_THAT(names(s2), ElementsAre("b"));
-  EXPECT_TRUE(s3.empty());
-  EXPECT_EQ(s3.begin(), s3.end());
-}
-
-TEST(weak_set, moved_from_set_is_reusable_and_deaths_follow_the_members) {
-  event_log log;
-  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c");
-  weak_set<tracked> s{a, b};
-  weak_set<tracked> t(std::move(s));
-  s.clear();
-  EXPECT_TRUE(s.empty());
-  s.insert(c);
-  a.reset();
-  EXPECT_THAT(names(t), ElementsAre("b"));
-  EXPECT_THAT(names(s), ElementsAre("c"));
-  t = std::move(s);  // t's old member b is released
-  EXPECT_EQ(getweakrefcount(b), 0u);
-  c.reset();
-  EXPECT_TRUE(t.empty());
 }
 
 }  // namespace

@@ -1,0 +1,116 @@
+// Tests for the order and the errors of weakref::finalize: CPython's test order, interleaving
+// newest first with ref and proxy callbacks; an exception at death goes to the unraisable hook
+// (the other finalizers still run), one thrown when called propagates.
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "support/finalize_helpers.hpp"
+#include "weakref/finalize.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/proxy.hpp"
+#include "weakref/ref.hpp"
+#include "weakref/unraisable.hpp"
+
+namespace {
+using finalize_helpers::strings;
+using finalize_helpers::tracked;
+
+// Installs a hook that records "<where>: <what()>"; restores the previous hook when destroyed.
+class unraisable_log {
+ public:
+  unraisable_log()
+      : previous_(weakref::set_unraisable_hook([this](const weakref::unraisable& u) {
+          try {
+            std::rethrow_exception(u.error);
+          } catch (const std::exception& e) {
+            entries.push_back(std::string(u.where) + ": " + e.what());
+          }
+        })) {}
+  unraisable_log(const unraisable_log&) = delete;
+  unraisable_log& operator=(const unraisable_log&) = delete;
+  ~unraisable_log() { weakref::set_unraisable_hook(std::move(previous_)); }
+
+  strings entries;
+
+ private:
+  weakref::unraisable_hook previous_;
+};
+
+}  // namespace
+
+TEST(finalize, order_matches_cpython_test_order) {
+  auto a = weakref::make_shared<int>(0);
+  strings res;
+  auto append = [&res](const std::string& s) { res.push_back(s); };
+  weakref::finalize f1(a, append, std::string("f1"));
+  weakref::finalize f2(a, append, std::string("f2"));
+  weakref::finalize f3(a, append, std::string("f3"));
+  weakref::finalize f4(a, append, std::string("f4"));
+  weakref::finalize f5(a, append, std::string("f5"));
+  f1 = weakref::finalize();  // del f1, f4: finalizers keep themselves alive
+  f4 = weakref::finalize();
+  EXPECT_TRUE(f2.alive());
+  EXPECT_TRUE(f3.alive());
+  EXPECT_TRUE(f5.alive());
+  EXPECT_TRUE(f5.detach());
+  EXPECT_FALSE(f5.alive());
+  f5();  // nothing because previously unregistered
+  res.push_back("A");
+  f3();  // => res.push_back("f3")
+  EXPECT_FALSE(f3.alive());
+  res.push_back("B");
+  f3();  // nothing because previously called
+  res.push_back("C");
+  a.reset();  // => f4, f2, f1
+  EXPECT_FALSE(f2.alive());
+  res.push_back("D");
+  f2();  // nothing because previously called at death
+  EXPECT_EQ(res, (strings{"A", "f3", "B", "C", "f4", "f2", "f1", "D"}));
+}
+
+TEST(finalize, interleaves_newest_first_with_ref_and_proxy_callbacks) {
+  strings res;
+  auto a = weakref::make_shared<tracked>(&res);
+  auto append = [&res](const char* s) { res.push_back(s); };
+  weakref::finalize f1(a, append, "f1");
+  const weakref::ref<tracked> r(a, [&res] { res.push_back("ref-cb"); });
+  weakref::finalize f2(a, append, "f2");
+  const weakref::proxy<tracked> p(a, [&res] { res.push_back("proxy-cb"); });
+  a.reset();
+  // CPython: ['proxy-cb', 'f2', 'ref-cb', 'f1']; the destructor runs after every callback.
+  EXPECT_EQ(res, (strings{"proxy-cb", "f2", "ref-cb", "f1", "destructor"}));
+}
+
+TEST(finalize, exception_at_death_goes_to_the_unraisable_hook) {
+  unraisable_log hook;
+  strings log;
+  auto obj = weakref::make_shared<tracked>(&log);
+  auto append = [&log](const char* s) { log.push_back(s); };
+  weakref::finalize f1(obj, append, "f1");
+  weakref::finalize f2(obj, [] { throw std::runtime_error("boom"); });
+  weakref::finalize f3(obj, append, "f3");
+  EXPECT_NO_THROW(obj.reset());
+  EXPECT_EQ(hook.entries, (strings{"finalize: boom"}));
+  EXPECT_EQ(log, (strings{"f3", "f1", "destructor"}));  // the others still ran
+  EXPECT_FALSE(f2.alive());
+}
+
+TEST(finalize, exception_when_called_propagates_and_it_is_over) {
+  unraisable_log hook;
+  auto obj = weakref::make_shared<int>(0);
+  int runs = 0;
+  weakref::finalize f(obj, [&runs] {
+    ++runs;
+    throw std::runtime_error("boom");
+  });
+  EXPECT_THROW(f(), std::runtime_error);
+  EXPECT_FALSE(f.alive());  // CPython: marked dead before func runs
+  EXPECT_FALSE(f());
+  obj.reset();
+  EXPECT_EQ(runs, 1);
+  EXPECT_TRUE(hook.entries.empty());
+}

@@ -1,0 +1,74 @@
+// Tests for weakref::finalize across threads: a call racing with the object's death on another
+// thread runs func exactly once, and f() returns true exactly when it ran func.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "weakref/finalize.hpp"
+#include "weakref/make_shared.hpp"
+
+namespace {
+
+thread_local bool on_caller_thread = false;
+
+}  // namespace
+
+TEST(finalize_threads, call_racing_with_death_runs_it_exactly_once) {
+  // Each round, the caller thread calls the finalizer while the main thread drops the object,
+  // both released at once by `go`, with varying delays so that either side wins in some rounds.
+  constexpr int kRounds = 1000;
+  std::atomic<int> published{0};  // the round whose handle the caller may copy
+  std::atomic<int> armed{0};      // the caller holds its copy and waits for `go`
+  std::atomic<int> go{0};
+  std::atomic<int> done{0};
+  std::atomic<int> runs{0};
+  weakref::finalize shared_handle;  // written by the main thread before `published`
+  const auto spin = [](int n) {
+    std::atomic<int> sink{0};
+    for (int i = 0; i < n; ++i) sink.fetch_add(1, std::memory_order_relaxed);
+  };
+  const auto wait_for = [](const std::atomic<int>& flag, int round, int spin_limit = 1000) {
+    for (int spins = 0; flag.load() != round; ++spins) {
+      if (spins > spin_limit) std::this_thread::yield();
+    }
+  };
+  std::atomic<int> ran_by_call{0};  // the last round whose func ran on the caller thread
+  std::atomic<int> mismatches{0};   // f() returned true iff func ran in that call
+  std::thread caller([&] {
+    on_caller_thread = true;
+    for (int round = 1; round <= kRounds; ++round) {
+      wait_for(published, round);
+      weakref::finalize mine = shared_handle;  // a copy used on this thread
+      armed.store(round);
+      wait_for(go, round, 50'000);  // mostly spin: react at once
+      spin(round % 3 * 32);
+      const bool ran = mine();
+      if (ran != (ran_by_call.load() == round)) mismatches.fetch_add(1);
+      done.store(round);
+    }
+  });
+  int bad_rounds = 0;
+  for (int round = 1; round <= kRounds; ++round) {
+    auto obj = weakref::make_shared<int>(round);
+    shared_handle = weakref::finalize(
+        obj,
+        [&runs, &ran_by_call](int r) {
+          runs.fetch_add(1);
+          if (on_caller_thread) ran_by_call.store(r);
+        },
+        round);
+    const int before = runs.load();
+    published.store(round);
+    wait_for(armed, round);
+    go.store(round);
+    spin(round % 16 * 64);
+    obj.reset();  // races with the caller's f()
+    wait_for(done, round);
+    if (runs.load() != before + 1 || shared_handle.alive()) ++bad_rounds;
+  }
+  caller.join();
+  EXPECT_EQ(bad_rounds, 0);
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(runs.load(), kRounds);
+}

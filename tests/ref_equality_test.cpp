@@ -1,0 +1,80 @@
+// Tests for weakref::ref equality and hashing: == is owner identity, before and after death and
+// across element types; std::hash agrees with it, is stable across death, and makes refs usable
+// as unordered_set keys.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <unordered_set>
+
+#include "support/ref_helpers.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
+
+namespace {
+
+using weakref::ref;
+
+using ref_helpers::base_b;
+using ref_helpers::derived;
+
+TEST(ref, equality_is_owner_identity_before_and_after_death) {
+  auto a = weakref::make_shared<derived>(42);
+  auto b = weakref::make_shared<derived>(42);  // an equal value, another object
+  ref<derived> ra(a);
+  ref<derived> ra_cb(a, [] {});
+  ref<derived> rb(b);
+  EXPECT_EQ(ra, ra_cb);
+  EXPECT_NE(ra, rb);
+  EXPECT_NE(ra, ref<derived>());
+  EXPECT_EQ(ref<base_b>(ra), ref<base_b>(ra_cb));
+  a.reset();
+  EXPECT_EQ(ra, ra_cb);  // dead refs to one object stay equal (CPython: identity)
+  EXPECT_NE(ra, rb);
+  EXPECT_NE(ra, ref<derived>());
+}
+
+TEST(ref, equality_works_across_element_types) {
+  auto obj = weakref::make_shared<derived>(1);
+  auto other = weakref::make_shared<derived>(1);
+  ref<derived> rd(obj);
+  ref<base_b> rb{std::shared_ptr<base_b>(obj)};
+  ref<int> ri{std::shared_ptr<int>(obj, &obj->value)};
+  EXPECT_TRUE(rb == rd);
+  EXPECT_TRUE(ri == rd);
+  EXPECT_FALSE(rb == ref<derived>(other));
+  EXPECT_TRUE(ref<int>() == ref<derived>());
+  obj.reset();
+  EXPECT_TRUE(rb == rd);
+  EXPECT_TRUE(ref<base_b>(rd) == rd);  // converted from a dead ref: still the same owner
+  EXPECT_EQ(ref<base_b>(rd).lock(), nullptr);
+}
+
+TEST(ref, hash_agrees_with_equality_and_is_stable_across_death) {
+  std::hash<ref<derived>> hash;
+  auto obj = weakref::make_shared<derived>();
+  ref<derived> r(obj);
+  ref<derived> r_cb(obj, [] {});
+  const auto before = hash(r);
+  EXPECT_EQ(hash(r_cb), before);
+  EXPECT_EQ(r.owner_hash(), before);
+  obj.reset();
+  EXPECT_EQ(hash(r), before);
+  EXPECT_EQ(hash(r_cb), before);
+}
+
+TEST(ref, is_usable_as_unordered_set_key_before_and_after_death) {
+  auto a = weakref::make_shared<derived>(1);
+  auto b = weakref::make_shared<derived>(1);
+  ref<derived> ra(a);
+  std::unordered_set<ref<derived>> set{ra, ref<derived>(a, [] {}), ref<derived>(b), ra};
+  EXPECT_EQ(set.size(), 2u);
+  EXPECT_TRUE(set.contains(ref<derived>(b)));
+  a.reset();
+  EXPECT_TRUE(set.contains(ra));
+  EXPECT_EQ(set.erase(ra), 1u);
+  EXPECT_EQ(set.size(), 1u);
+  EXPECT_EQ(set.begin()->lock(), b);
+}
+
+}  // namespace
