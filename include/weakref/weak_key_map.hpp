@@ -121,8 +121,7 @@ class weak_key_map {
   // Python: d[key] = value. An existing key keeps its place.
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
-    auto [n, added] = emplace_at(key, std::forward<M>(value));
-    if (!added) n->fields().value = std::forward<M>(value);
+    auto [n, added] = assign(key, std::forward<M>(value));
     return {iterator_at(*n, key, added), added};
   }
 
@@ -167,10 +166,10 @@ class weak_key_map {
   // Python: update(other): insert_or_assign every (key, value) of `items`.
   template <class Range>
   void update(const Range& items) {
-    for (const auto& [key, value] : items) insert_or_assign(key, value);
+    for (const auto& [key, value] : items) assign(key, value);
   }
   void update(std::initializer_list<std::pair<key_type, V>> items) {
-    for (const auto& [key, value] : items) insert_or_assign(key, value);
+    for (const auto& [key, value] : items) assign(key, value);
   }
   weak_key_map copy() const { return *this; }
 
@@ -221,6 +220,14 @@ class weak_key_map {
     auto hash = detail::identity_hash(&header);
     if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
     return {table_.append(header, key, hash, key.get(), std::forward<A>(args)...), true};
+  }
+
+  // insert_or_assign without the iterator.
+  template <class M>
+  std::pair<node*, bool> assign(const key_type& key, M&& value) {
+    auto [n, added] = emplace_at(key, std::forward<M>(value));
+    if (!added) n->fields().value = std::forward<M>(value);
+    return {n, added};
   }
 
   // An iterator at `n`; a new entry's key is the caller's `key`, which is alive.

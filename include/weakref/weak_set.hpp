@@ -92,16 +92,11 @@ class weak_set {
   // Adds `obj` unless present; returns its position and whether it was added.
   // Throws type_error if `obj` is empty or not weakrefable.
   std::pair<iterator, bool> insert(const std::shared_ptr<T>& obj) {
-    auto& header = detail::header_of(obj, "weakref::weak_set");
-    table_.collect();
-    auto hash = detail::identity_hash(&header);
-    if (auto* n = table_.find(hash, detail::same_object))
-      return {iterator::exactly(&table_, *n), false};
-    auto* n = table_.append(header, obj, hash, fields{obj.get()});
-    return {iterator::holding(&table_, *n, obj), true};
+    auto [n, added] = place(obj);
+    return {added ? iterator::holding(&table_, *n, obj) : iterator::exactly(&table_, *n), added};
   }
-  // Python: add.
-  void add(const std::shared_ptr<T>& obj) { insert(obj); }
+  // Python: add. Cheaper than insert(): no iterator, so no strong reference taken.
+  void add(const std::shared_ptr<T>& obj) { place(obj); }
 
   // Removes `obj` if present; returns the number removed (0 or 1).
   size_type erase(const std::shared_ptr<T>& obj) noexcept {
@@ -140,10 +135,10 @@ class weak_set {
   // Adds every member of `range` (another weak_set, a container of shared_ptrs, ...).
   template <class Range>
   void update(const Range& range) {
-    for (const auto& obj : range) insert(obj);
+    for (const auto& obj : range) add(obj);
   }
   void update(std::initializer_list<std::shared_ptr<T>> members) {
-    for (const auto& obj : members) insert(obj);
+    for (const auto& obj : members) add(obj);
   }
   weak_set copy() const { return *this; }
 
@@ -169,7 +164,7 @@ class weak_set {
       return *this;
     }
     for (const auto& obj : other) {
-      if (!erase(obj)) insert(obj);
+      if (!erase(obj)) add(obj);
     }
     return *this;
   }
@@ -207,6 +202,15 @@ class weak_set {
   }
 
  private:
+  // The entry for `obj`, appended if absent; and whether it was added.
+  std::pair<node*, bool> place(const std::shared_ptr<T>& obj) {
+    auto& header = detail::header_of(obj, "weakref::weak_set");
+    table_.collect();
+    auto hash = detail::identity_hash(&header);
+    if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
+    return {table_.append(header, obj, hash, fields{obj.get()}), true};
+  }
+
   node* lookup(const std::shared_ptr<T>& obj) const noexcept {
     return detail::find_object(table_, obj);
   }
@@ -215,7 +219,7 @@ class weak_set {
   weak_set filtered(Keep keep) const {
     weak_set result;
     for (const auto& obj : *this) {
-      if (keep(obj)) result.insert(obj);
+      if (keep(obj)) result.add(obj);
     }
     return result;
   }

@@ -191,10 +191,10 @@ class weak_value_map {
   // Python: update(other): insert_or_assign every (key, value) of `items`.
   template <class Range>
   void update(const Range& items) {
-    for (const auto& [key, value] : items) insert_or_assign(key, value);
+    for (const auto& [key, value] : items) place(key, value, true);
   }
   void update(std::initializer_list<std::pair<K, std::shared_ptr<V>>> items) {
-    for (const auto& [key, value] : items) insert_or_assign(key, value);
+    for (const auto& [key, value] : items) place(key, value, true);
   }
   weak_value_map copy() const { return *this; }
 
