@@ -24,12 +24,30 @@
 #include <utility>
 #include <vector>
 
-#include "weakref/detail/handle_access.hpp"
-#include "weakref/detail/weak_table.hpp"
+#include "weakref/detail/table_container.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
 
 namespace weakref {
+
+namespace detail {
+template <class K, class V>
+struct key_map_fields {
+  template <class... A>
+  explicit key_map_fields(K* e, A&&... v) : element(e), value(std::forward<A>(v)...) {}
+  K* element;
+  V value;
+};
+template <class K, class V>
+struct key_map_traits {
+  using value_type = std::pair<std::shared_ptr<K>, V&>;
+  static std::optional<value_type> get(table_node<key_map_fields<K, V>>& n) noexcept {
+    if (auto key = lock_as(&n, n.fields().element))
+      return value_type(std::move(key), n.fields().value);
+    return std::nullopt;
+  }
+};
+}  // namespace detail
 
 // weakref::weak_key_map<K, V>
 //
@@ -39,32 +57,20 @@ namespace weakref {
 // nothing. Absent keys: get() gives an empty optional; at(), pop() and popitem() on an empty
 // map throw std::out_of_range (Python: KeyError).
 template <class K, class V>
-class weak_key_map {
-  struct fields {
-    template <class... A>
-    explicit fields(K* e, A&&... v) : element(e), value(std::forward<A>(v)...) {}
-    K* element;
-    V value;
-  };
-  using table = detail::weak_table<fields>;
-  using node = typename table::node;
-  static std::shared_ptr<K> lock(const node& n) noexcept {
-    return detail::lock_as(&n, n.fields().element);
-  }
-  struct traits {
-    using value_type = std::pair<std::shared_ptr<K>, V&>;
-    static std::optional<value_type> get(node& n) noexcept {
-      if (auto key = lock(n)) return value_type(std::move(key), n.fields().value);
-      return std::nullopt;
-    }
-  };
+class weak_key_map
+    : detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>> {
+  using base = detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>>;
+  using base::collect_each, base::iterator_at, base::lock, base::table_;
+  using typename base::node;
 
  public:
   using key_type = std::shared_ptr<K>;
   using mapped_type = V;
   using value_type = std::pair<std::shared_ptr<K>, V&>;
-  using size_type = std::size_t;
-  using iterator = detail::table_iterator<fields, traits>;
+  using typename base::iterator;
+  using typename base::size_type;
+  // Iteration: (std::shared_ptr<K>, V&) for each live key, in insertion order.
+  using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
 
   weak_key_map() = default;
   weak_key_map(std::initializer_list<std::pair<std::shared_ptr<K>, V>> items) { update(items); }
@@ -77,21 +83,9 @@ class weak_key_map {
   }
   weak_key_map& operator=(weak_key_map&&) noexcept = default;
 
-  // Iteration: (std::shared_ptr<K>, V&) for each live key, in insertion order.
-  iterator begin() const { return iterator(&table_, 0); }
-  iterator end() const noexcept { return iterator(&table_); }
-
-  size_type size() const noexcept {
-    table_.collect();
-    return table_.size();
-  }
-  bool empty() const noexcept { return size() == 0; }
   bool contains(const key_type& key) const noexcept { return lookup(key) != nullptr; }
   size_type count(const key_type& key) const noexcept { return contains(key); }
-  iterator find(const key_type& key) const {
-    auto* n = lookup(key);
-    return n ? iterator::exactly(&table_, *n) : end();
-  }
+  iterator find(const key_type& key) const { return iterator_at(lookup(key)); }
 
   // The value for `key`, inserting V() first if absent (std::unordered_map's operator[]).
   // References to values stay valid until their entry is removed, as std::unordered_map's do.
@@ -136,11 +130,6 @@ class weak_key_map {
     table_.erase(n);
     return 1;
   }
-  iterator erase(const iterator& it) {
-    auto i = it.position();
-    table_.erase(i);
-    return iterator(&table_, i + 1);
-  }
 
   // Python: pop(key) (std::out_of_range if absent) and pop(key, default).
   V pop(const key_type& key) { return take(checked(key, "pop")); }
@@ -160,7 +149,6 @@ class weak_key_map {
     }
   }
 
-  void clear() noexcept { table_.clear(); }
   void swap(weak_key_map& other) noexcept { table_.swap(other.table_); }
 
   // Python: update(other): insert_or_assign every (key, value) of `items`.
@@ -174,17 +162,7 @@ class weak_key_map {
   weak_key_map copy() const { return *this; }
 
   // Python: keyrefs(): a ref to each live key, sharing the map's own weak references.
-  std::vector<ref<K>> keyrefs() const {
-    std::vector<ref<K>> refs;
-    table_.collect();
-    for (std::size_t i = 0; i < table_.end_index(); ++i) {
-      if (auto* n = table_.at(i); n && n->alive()) {
-        refs.push_back(detail::handle_access::make<ref<K>>(detail::node_handle::share(*n),
-                                                           n->fields().element));
-      }
-    }
-    return refs;
-  }
+  std::vector<ref<K>> keyrefs() const { return this->template element_refs<K>(); }
   std::vector<key_type> keys() const {
     return collect_each([](auto& kv) { return kv.first; });
   }
@@ -241,15 +219,6 @@ class weak_key_map {
     table_.erase(&n);
     return value;
   }
-
-  template <class F>
-  auto collect_each(F f) const {
-    std::vector<decltype(f(std::declval<value_type&>()))> result;
-    for (auto& kv : *this) result.push_back(f(kv));
-    return result;
-  }
-
-  mutable table table_;
 };
 
 }  // namespace weakref

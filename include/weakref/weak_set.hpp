@@ -21,12 +21,26 @@
 #include <utility>
 #include <vector>
 
-#include "weakref/detail/handle_access.hpp"
-#include "weakref/detail/weak_table.hpp"
+#include "weakref/detail/table_container.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
 
 namespace weakref {
+
+namespace detail {
+template <class T>
+struct set_fields {
+  T* element;
+};
+template <class T>
+struct set_traits {
+  using value_type = std::shared_ptr<T>;
+  static std::optional<value_type> get(const table_node<set_fields<T>>& n) noexcept {
+    if (auto strong = lock_as(&n, n.fields().element)) return strong;
+    return std::nullopt;
+  }
+};
+}  // namespace detail
 
 // weakref::weak_set<T>
 //
@@ -34,28 +48,19 @@ namespace weakref {
 // Iteration follows insertion order; pop() removes the newest member. Inserting a pointer not
 // made by weakref::make_shared throws type_error; looking one up finds nothing.
 template <class T>
-class weak_set {
-  struct fields {
-    T* element;
-  };
-  using table = detail::weak_table<fields>;
-  using node = typename table::node;
-  static std::shared_ptr<T> lock(const node& n) noexcept {
-    return detail::lock_as(&n, n.fields().element);
-  }
-  struct traits {
-    using value_type = std::shared_ptr<T>;
-    static std::optional<value_type> get(const node& n) noexcept {
-      if (auto strong = lock(n)) return strong;
-      return std::nullopt;
-    }
-  };
+class weak_set : detail::table_container<detail::set_fields<T>, detail::set_traits<T>> {
+  using base = detail::table_container<detail::set_fields<T>, detail::set_traits<T>>;
+  using fields = detail::set_fields<T>;
+  using base::iterator_at, base::lock, base::table_;
+  using typename base::node;
 
  public:
   using value_type = std::shared_ptr<T>;
-  using size_type = std::size_t;
-  using iterator = detail::table_iterator<fields, traits>;
+  using typename base::iterator;
+  using typename base::size_type;
   using const_iterator = iterator;
+  // Iteration: std::shared_ptr<T> to each live member, in insertion order.
+  using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
 
   weak_set() = default;
   weak_set(std::initializer_list<std::shared_ptr<T>> members) { update(members); }
@@ -72,22 +77,9 @@ class weak_set {
   }
   weak_set& operator=(weak_set&&) noexcept = default;
 
-  // Iteration: std::shared_ptr<T> to each live member, in insertion order.
-  iterator begin() const { return iterator(&table_, 0); }
-  iterator end() const noexcept { return iterator(&table_); }
-
-  size_type size() const noexcept {
-    table_.collect();
-    return table_.size();
-  }
-  bool empty() const noexcept { return size() == 0; }
-
   bool contains(const std::shared_ptr<T>& obj) const noexcept { return lookup(obj) != nullptr; }
   size_type count(const std::shared_ptr<T>& obj) const noexcept { return contains(obj); }
-  iterator find(const std::shared_ptr<T>& obj) const {
-    auto* n = lookup(obj);
-    return n ? iterator::exactly(&table_, *n) : end();
-  }
+  iterator find(const std::shared_ptr<T>& obj) const { return iterator_at(lookup(obj)); }
 
   // Adds `obj` unless present; returns its position and whether it was added.
   // Throws type_error if `obj` is empty or not weakrefable.
@@ -104,12 +96,6 @@ class weak_set {
     if (!n) return 0;
     table_.erase(n);
     return 1;
-  }
-  // Removes the member at `it`; returns an iterator to the next one.
-  iterator erase(const iterator& it) {
-    auto i = it.position();
-    table_.erase(i);
-    return iterator(&table_, i + 1);
   }
   // Python: discard (no error if absent) and remove (std::out_of_range if absent: KeyError).
   void discard(const std::shared_ptr<T>& obj) noexcept { erase(obj); }
@@ -129,7 +115,6 @@ class weak_set {
     }
   }
 
-  void clear() noexcept { table_.clear(); }
   void swap(weak_set& other) noexcept { table_.swap(other.table_); }
 
   // Adds every member of `range` (another weak_set, a container of shared_ptrs, ...).
@@ -223,8 +208,6 @@ class weak_set {
     }
     return result;
   }
-
-  mutable table table_;
 };
 
 }  // namespace weakref

@@ -25,12 +25,30 @@
 #include <utility>
 #include <vector>
 
-#include "weakref/detail/handle_access.hpp"
-#include "weakref/detail/weak_table.hpp"
+#include "weakref/detail/table_container.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
 
 namespace weakref {
+
+namespace detail {
+template <class K, class V>
+struct value_map_fields {
+  template <class Key>
+  value_map_fields(V* e, Key&& k) : element(e), key(std::forward<Key>(k)) {}
+  V* element;
+  K key;
+};
+template <class K, class V>
+struct value_map_traits {
+  using value_type = std::pair<const K&, std::shared_ptr<V>>;
+  static std::optional<value_type> get(const table_node<value_map_fields<K, V>>& n) noexcept {
+    if (auto value = lock_as(&n, n.fields().element))
+      return value_type(n.fields().key, std::move(value));
+    return std::nullopt;
+  }
+};
+}  // namespace detail
 
 // weakref::weak_value_map<K, V, Hash, KeyEqual>
 //
@@ -41,34 +59,24 @@ namespace weakref {
 // at(), pop() and popitem() on an empty map throw std::out_of_range (Python: KeyError).
 // If Hash or KeyEqual throws, the map is unchanged.
 template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
-class weak_value_map {
-  struct fields {
-    template <class Key>
-    fields(V* e, Key&& k) : element(e), key(std::forward<Key>(k)) {}
-    V* element;
-    K key;
-  };
-  using table = detail::weak_table<fields>;
-  using node = typename table::node;
-  static std::shared_ptr<V> lock(const node& n) noexcept {
-    return detail::lock_as(&n, n.fields().element);
-  }
-  struct traits {
-    using value_type = std::pair<const K&, std::shared_ptr<V>>;
-    static std::optional<value_type> get(const node& n) noexcept {
-      if (auto value = lock(n)) return value_type(n.fields().key, std::move(value));
-      return std::nullopt;
-    }
-  };
+class weak_value_map
+    : detail::table_container<detail::value_map_fields<K, V>, detail::value_map_traits<K, V>> {
+  using base =
+      detail::table_container<detail::value_map_fields<K, V>, detail::value_map_traits<K, V>>;
+  using fields = detail::value_map_fields<K, V>;
+  using base::collect_each, base::iterator_at, base::lock, base::table_;
+  using typename base::node;
 
  public:
   using key_type = K;
   using mapped_type = std::shared_ptr<V>;
   using value_type = std::pair<const K&, std::shared_ptr<V>>;
-  using size_type = std::size_t;
+  using typename base::iterator;
+  using typename base::size_type;
   using hasher = Hash;
   using key_equal = KeyEqual;
-  using iterator = detail::table_iterator<fields, traits>;
+  // Iteration: (const K&, std::shared_ptr<V>) for each live value, in insertion order.
+  using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
 
   weak_value_map() = default;
   explicit weak_value_map(Hash hash, KeyEqual equal = KeyEqual())
@@ -85,21 +93,9 @@ class weak_value_map {
   }
   weak_value_map& operator=(weak_value_map&&) noexcept = default;
 
-  // Iteration: (const K&, std::shared_ptr<V>) for each live value, in insertion order.
-  iterator begin() const { return iterator(&table_, 0); }
-  iterator end() const noexcept { return iterator(&table_); }
-
-  size_type size() const noexcept {
-    table_.collect();
-    return table_.size();
-  }
-  bool empty() const noexcept { return size() == 0; }
   bool contains(const K& key) const { return get(key) != nullptr; }
   size_type count(const K& key) const { return contains(key); }
-  iterator find(const K& key) const {
-    auto* n = lookup(key);
-    return n ? iterator::exactly(&table_, *n) : end();
-  }
+  iterator find(const K& key) const { return iterator_at(lookup(key)); }
 
   // Python: get(key) / get(key, default): the object, or nullptr / `fallback`.
   std::shared_ptr<V> get(const K& key) const {
@@ -150,11 +146,6 @@ class weak_value_map {
     table_.erase(n);
     return 1;
   }
-  iterator erase(const iterator& it) {
-    auto i = it.position();
-    table_.erase(i);
-    return iterator(&table_, i + 1);
-  }
 
   // Python: pop(key) (std::out_of_range if absent or dead) and pop(key, default).
   std::shared_ptr<V> pop(const K& key) {
@@ -181,7 +172,6 @@ class weak_value_map {
     }
   }
 
-  void clear() noexcept { table_.clear(); }
   void swap(weak_value_map& other) noexcept {
     table_.swap(other.table_);
     std::swap(hash_, other.hash_);
@@ -199,17 +189,7 @@ class weak_value_map {
   weak_value_map copy() const { return *this; }
 
   // Python: valuerefs(): a ref to each live value, sharing the map's own weak references.
-  std::vector<ref<V>> valuerefs() const {
-    std::vector<ref<V>> refs;
-    table_.collect();
-    for (std::size_t i = 0; i < table_.end_index(); ++i) {
-      if (auto* n = table_.at(i); n && n->alive()) {
-        refs.push_back(detail::handle_access::make<ref<V>>(detail::node_handle::share(*n),
-                                                           n->fields().element));
-      }
-    }
-    return refs;
-  }
+  std::vector<ref<V>> valuerefs() const { return this->template element_refs<V>(); }
   std::vector<K> keys() const {
     return collect_each([](auto& kv) { return K(kv.first); });
   }
@@ -233,8 +213,9 @@ class weak_value_map {
 
  private:
   // The live entry for `key`, after applying pending deaths; null if absent.
-  node* lookup(const K& key) const {
-    auto hash = detail::mix_hash(hash_(key));
+  node* lookup(const K& key) const { return lookup(detail::mix_hash(hash_(key)), key); }
+  template <class Key>
+  node* lookup(std::uint64_t hash, const Key& key) const {
     table_.collect();
     return table_.find(hash, [&](const fields& f) { return equal_(f.key, key); });
   }
@@ -245,8 +226,7 @@ class weak_value_map {
   std::pair<node*, bool> place(Key&& key, const std::shared_ptr<V>& value, bool assign) {
     auto& header = detail::header_of(value, "weakref::weak_value_map");
     auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
-    table_.collect();
-    auto* n = table_.find(hash, [&](const fields& f) { return equal_(f.key, key); });
+    auto* n = lookup(hash, key);
     if (!n) return {table_.append(header, value, hash, value.get(), std::forward<Key>(key)), true};
     if (assign || !n->alive()) {
       n = table_.renode(n, header, value);
@@ -256,16 +236,8 @@ class weak_value_map {
     return {n, false};
   }
 
-  template <class F>
-  auto collect_each(F f) const {
-    std::vector<decltype(f(std::declval<value_type&>()))> result;
-    for (auto& kv : *this) result.push_back(f(kv));
-    return result;
-  }
-
   [[no_unique_address]] Hash hash_;
   [[no_unique_address]] KeyEqual equal_;
-  mutable table table_;
 };
 
 }  // namespace weakref

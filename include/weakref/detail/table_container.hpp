@@ -1,0 +1,76 @@
+// weakref/detail/table_container.hpp — what weak_value_map, weak_key_map and weak_set share:
+// their table, iteration, size, and the refs to their elements.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/weak_table.hpp"
+#include "weakref/ref.hpp"
+
+namespace weakref::detail {
+
+// A base the containers inherit privately, re-exporting the public members with `using`.
+// Fields has `element`, the pointer the container hands out; Traits makes iteration values.
+template <class Fields, class Traits>
+class table_container {
+ public:
+  using size_type = std::size_t;
+  using iterator = table_iterator<Fields, Traits>;
+
+  // Iteration in insertion order, over live entries only.
+  iterator begin() const { return iterator(&table_, 0); }
+  iterator end() const noexcept { return iterator(&table_); }
+
+  size_type size() const noexcept {
+    table_.collect();
+    return table_.size();
+  }
+  bool empty() const noexcept { return size() == 0; }
+  void clear() noexcept { table_.clear(); }
+
+  // Removes the entry at `it`; returns an iterator to the next one.
+  iterator erase(const iterator& it) {
+    auto i = it.position();
+    table_.erase(i);
+    return iterator(&table_, i + 1);
+  }
+
+ protected:
+  using table = weak_table<Fields>;
+  using node = typename table::node;
+
+  // A strong reference to `n`'s element, or null if its object died.
+  static auto lock(const node& n) noexcept { return lock_as(&n, n.fields().element); }
+
+  // find(): an iterator at `n`, or the end if `n` is null or its object died.
+  iterator iterator_at(node* n) const { return n ? iterator::exactly(&table_, *n) : end(); }
+
+  // A ref to each live element, sharing the container's own weak references (Python's
+  // keyrefs() / valuerefs()).
+  template <class T>
+  std::vector<ref<T>> element_refs() const {
+    std::vector<ref<T>> refs;
+    table_.collect();
+    for (std::size_t i = 0; i < table_.end_index(); ++i) {
+      if (auto* n = table_.at(i); n && n->alive()) {
+        refs.push_back(handle_access::make<ref<T>>(node_handle::share(*n), n->fields().element));
+      }
+    }
+    return refs;
+  }
+
+  // f(value) for each live entry, in order, as a vector.
+  template <class F>
+  auto collect_each(F f) const {
+    std::vector<decltype(f(std::declval<typename Traits::value_type&>()))> result;
+    for (auto& value : *this) result.push_back(f(value));
+    return result;
+  }
+
+  mutable table table_;
+};
+
+}  // namespace weakref::detail
