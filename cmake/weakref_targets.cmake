@@ -13,3 +13,11 @@ function(weakref_set_warnings target)
     target_compile_options(${target} PRIVATE /W4 $<$<BOOL:${WEAKREF_WERROR}>:/WX>)
   endif()
 endfunction()
+
+# weakref_add_executable(<name> <source> [<library>...]): one of weakref's own programs (a test,
+# benchmark, example or tool), linked to the library, with the warnings above.
+function(weakref_add_executable name source)
+  add_executable(${name} ${source})
+  target_link_libraries(${name} PRIVATE weakref::weakref ${ARGN})
+  weakref_set_warnings(${name})
+endfunction()
