@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "support/finalize_helpers.hpp"
+#include "support/unraisable_log.hpp"
 #include "weakref/finalize.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/proxy.hpp"
@@ -18,27 +19,6 @@
 namespace {
 using finalize_helpers::strings;
 using finalize_helpers::tracked;
-
-// Installs a hook that records "<where>: <what()>"; restores the previous hook when destroyed.
-class unraisable_log {
- public:
-  unraisable_log()
-      : previous_(weakref::set_unraisable_hook([this](const weakref::unraisable& u) {
-          try {
-            std::rethrow_exception(u.error);
-          } catch (const std::exception& e) {
-            entries.push_back(std::string(u.where) + ": " + e.what());
-          }
-        })) {}
-  unraisable_log(const unraisable_log&) = delete;
-  unraisable_log& operator=(const unraisable_log&) = delete;
-  ~unraisable_log() { weakref::set_unraisable_hook(std::move(previous_)); }
-
-  strings entries;
-
- private:
-  weakref::unraisable_hook previous_;
-};
 
 }  // namespace
 

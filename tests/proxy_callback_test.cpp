@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/proxy_helpers.hpp"
+#include "support/unraisable_log.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/proxy.hpp"
 #include "weakref/ref.hpp"
@@ -68,17 +69,9 @@ TEST(proxy, callback_of_a_dropped_proxy_never_runs) {
 }
 
 TEST(proxy, callback_exceptions_go_to_the_unraisable_hook) {
-  std::vector<std::string> reports;
-  auto previous = weakref::set_unraisable_hook([&](const weakref::unraisable& u) {
-    try {
-      std::rethrow_exception(u.error);
-    } catch (const std::exception& e) {
-      reports.push_back(std::string(u.where) + ": " + e.what());
-    }
-  });
+  unraisable_log reports;
   auto account = weakref::make_shared<Account>(0);
   const weakref::proxy<Account> p(account, [] { throw std::runtime_error("boom"); });
   EXPECT_NO_THROW(account.reset());
-  weakref::set_unraisable_hook(std::move(previous));
-  EXPECT_EQ(reports, (std::vector<std::string>{"proxy callback: boom"}));
+  EXPECT_EQ(reports.entries, (std::vector<std::string>{"proxy callback: boom"}));
 }

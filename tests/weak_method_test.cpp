@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/unraisable_log.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -246,14 +247,7 @@ TEST(weak_method, callbacks_run_newest_first_with_refs) {
 }
 
 TEST(weak_method, callback_of_a_dropped_weak_method_never_runs_and_exceptions_are_reported) {
-  std::vector<std::string> reports;
-  auto previous = weakref::set_unraisable_hook([&](const weakref::unraisable& u) {
-    try {
-      std::rethrow_exception(u.error);
-    } catch (const std::exception& e) {
-      reports.push_back(std::string(u.where) + ": " + e.what());
-    }
-  });
+  unraisable_log reports;
   auto w = weakref::make_shared<Widget>(1);
   int dropped_calls = 0;
   auto dropped = std::make_unique<weakref::weak_method<Widget, int>>(w, &Widget::get,
@@ -261,9 +255,8 @@ TEST(weak_method, callback_of_a_dropped_weak_method_never_runs_and_exceptions_ar
   dropped.reset();
   weakref::weak_method throwing(w, &Widget::get, [] { throw std::runtime_error("boom"); });
   EXPECT_NO_THROW(w.reset());
-  weakref::set_unraisable_hook(std::move(previous));
   EXPECT_EQ(dropped_calls, 0);
-  EXPECT_EQ(reports, (std::vector<std::string>{"weak_method callback: boom"}));
+  EXPECT_EQ(reports.entries, (std::vector<std::string>{"weak_method callback: boom"}));
 }
 
 TEST(weak_method, each_weak_method_counts_in_getweakrefcount) {
