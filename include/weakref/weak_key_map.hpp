@@ -33,18 +33,17 @@ namespace weakref {
 namespace detail {
 template <class K, class V>
 struct key_map_fields {
+  using element_type = K;
   template <class... A>
-  explicit key_map_fields(K* e, A&&... v) : element(e), value(std::forward<A>(v)...) {}
-  K* element;
+  explicit key_map_fields(std::in_place_t, A&&... v) : value(std::forward<A>(v)...) {}
   V value;
 };
 template <class K, class V>
 struct key_map_traits {
   using value_type = std::pair<std::shared_ptr<K>, V&>;
-  static std::optional<value_type> get(table_node<key_map_fields<K, V>>& n) noexcept {
-    if (auto key = lock_as(&n, n.fields().element))
-      return value_type(std::move(key), n.fields().value);
-    return std::nullopt;
+  static value_type value(table_node<key_map_fields<K, V>>& n,
+                          std::shared_ptr<K> element) noexcept {
+    return value_type(std::move(element), n.fields().value);
   }
 };
 }  // namespace detail
@@ -110,13 +109,13 @@ class weak_key_map
   template <class... A>
   std::pair<iterator, bool> try_emplace(const key_type& key, A&&... args) {
     auto [n, added] = emplace_at(key, std::forward<A>(args)...);
-    return {iterator_at(*n, key, added), added};
+    return {iterator::inserted(&table_, *n), added};
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
     auto [n, added] = assign(key, std::forward<M>(value));
-    return {iterator_at(*n, key, added), added};
+    return {iterator::inserted(&table_, *n), added};
   }
 
   // Python: setdefault(key, default): the value for `key`, inserting `fallback` if absent.
@@ -197,7 +196,7 @@ class weak_key_map
     table_.collect();
     auto hash = detail::identity_hash(&header);
     if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
-    return {table_.append(header, key, hash, key.get(), std::forward<A>(args)...), true};
+    return {table_.append(header, key, hash, std::forward<A>(args)...), true};
   }
 
   // insert_or_assign without the iterator.
@@ -206,12 +205,6 @@ class weak_key_map
     auto [n, added] = emplace_at(key, std::forward<M>(value));
     if (!added) n->fields().value = std::forward<M>(value);
     return {n, added};
-  }
-
-  // An iterator at `n`; a new entry's key is the caller's `key`, which is alive.
-  iterator iterator_at(node& n, const key_type& key, bool added) {
-    return added ? iterator::holding(&table_, n, {key, n.fields().value})
-                 : iterator::exactly(&table_, n);
   }
 
   V take(node& n) {

@@ -30,14 +30,14 @@ namespace weakref {
 namespace detail {
 template <class T>
 struct set_fields {
-  T* element;
+  using element_type = T;
+  explicit set_fields(std::in_place_t) noexcept {}
 };
 template <class T>
 struct set_traits {
   using value_type = std::shared_ptr<T>;
-  static std::optional<value_type> get(const table_node<set_fields<T>>& n) noexcept {
-    if (auto strong = lock_as(&n, n.fields().element)) return strong;
-    return std::nullopt;
+  static value_type value(const table_node<set_fields<T>>&, std::shared_ptr<T> element) noexcept {
+    return element;
   }
 };
 }  // namespace detail
@@ -50,7 +50,6 @@ struct set_traits {
 template <class T>
 class weak_set : detail::table_container<detail::set_fields<T>, detail::set_traits<T>> {
   using base = detail::table_container<detail::set_fields<T>, detail::set_traits<T>>;
-  using fields = detail::set_fields<T>;
   using base::iterator_at, base::lock, base::table_;
   using typename base::node;
 
@@ -85,9 +84,9 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   // Throws type_error if `obj` is empty or not weakrefable.
   std::pair<iterator, bool> insert(const std::shared_ptr<T>& obj) {
     auto [n, added] = place(obj);
-    return {added ? iterator::holding(&table_, *n, obj) : iterator::exactly(&table_, *n), added};
+    return {iterator::inserted(&table_, *n), added};
   }
-  // Python: add. Cheaper than insert(): no iterator, so no strong reference taken.
+  // Python: add. insert() without the iterator.
   void add(const std::shared_ptr<T>& obj) { place(obj); }
 
   // Removes `obj` if present; returns the number removed (0 or 1).
@@ -193,7 +192,7 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
     table_.collect();
     auto hash = detail::identity_hash(&header);
     if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
-    return {table_.append(header, obj, hash, fields{obj.get()}), true};
+    return {table_.append(header, obj, hash), true};
   }
 
   node* lookup(const std::shared_ptr<T>& obj) const noexcept {

@@ -34,18 +34,17 @@ namespace weakref {
 namespace detail {
 template <class K, class V>
 struct value_map_fields {
+  using element_type = V;
   template <class Key>
-  value_map_fields(V* e, Key&& k) : element(e), key(std::forward<Key>(k)) {}
-  V* element;
+  value_map_fields(std::in_place_t, Key&& k) : key(std::forward<Key>(k)) {}
   K key;
 };
 template <class K, class V>
 struct value_map_traits {
   using value_type = std::pair<const K&, std::shared_ptr<V>>;
-  static std::optional<value_type> get(const table_node<value_map_fields<K, V>>& n) noexcept {
-    if (auto value = lock_as(&n, n.fields().element))
-      return value_type(n.fields().key, std::move(value));
-    return std::nullopt;
+  static value_type value(const table_node<value_map_fields<K, V>>& n,
+                          std::shared_ptr<V> element) noexcept {
+    return value_type(n.fields().key, std::move(element));
   }
 };
 }  // namespace detail
@@ -119,7 +118,7 @@ class weak_value_map
   std::pair<iterator, bool> try_emplace(Key&& key, const std::shared_ptr<V>& value) {
     for (;;) {  // if the present value dies meanwhile, the next place() replaces it
       auto [n, added] = place(key, value, false);
-      if (added) return {iterator::holding(&table_, *n, {n->fields().key, value}), true};
+      if (added) return {iterator::inserted(&table_, *n), true};
       if (auto it = iterator::exactly(&table_, *n); it != end()) return {it, false};
     }
   }
@@ -127,7 +126,7 @@ class weak_value_map
   template <class Key>
   std::pair<iterator, bool> insert_or_assign(Key&& key, const std::shared_ptr<V>& value) {
     auto [n, added] = place(std::forward<Key>(key), value, true);
-    return {iterator::holding(&table_, *n, {n->fields().key, value}), added};
+    return {iterator::inserted(&table_, *n), added};
   }
 
   // Python: setdefault(key, default): the live object for `key`, inserting `fallback` if absent.
@@ -227,11 +226,9 @@ class weak_value_map
     auto& header = detail::header_of(value, "weakref::weak_value_map");
     auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
     auto* n = lookup(hash, key);
-    if (!n) return {table_.append(header, value, hash, value.get(), std::forward<Key>(key)), true};
+    if (!n) return {table_.append(header, value, hash, std::forward<Key>(key)), true};
     if (assign || !n->alive()) {
-      n = table_.renode(n, header, value);
-      n->fields().element = value.get();
-      return {n, !assign};
+      return {table_.renode(n, header, value), !assign};
     }
     return {n, false};
   }

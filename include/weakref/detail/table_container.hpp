@@ -43,7 +43,7 @@ class table_container {
   using node = typename table::node;
 
   // A strong reference to `n`'s element, or null if its object died.
-  static auto lock(const node& n) noexcept { return lock_as(&n, n.fields().element); }
+  static auto lock(const node& n) noexcept { return n.lock_element(); }
 
   // find(): an iterator at `n`, or the end if `n` is null or its object died.
   iterator iterator_at(node* n) const { return n ? iterator::exactly(&table_, *n) : end(); }
@@ -55,8 +55,9 @@ class table_container {
     std::vector<ref<T>> refs;
     table_.collect();
     for (std::size_t i = 0; i < table_.end_index(); ++i) {
-      if (auto* n = table_.at(i); n && n->alive()) {
-        refs.push_back(handle_access::make<ref<T>>(node_handle::share(*n), n->fields().element));
+      auto* n = table_.at(i);
+      if (auto element = n ? n->lock_element() : nullptr) {
+        refs.push_back(handle_access::make<ref<T>>(node_handle::share(*n), element.get()));
       }
     }
     return refs;

@@ -79,9 +79,15 @@ class entry_node : public weakref_node {
     release();
   }
 
+  // The flags come first: the Itanium C++ ABI places them in weakref_node's tail padding, which
+  // keeps common entries within 112 bytes (glibc's fast bins take up to 120).
+  bool removed = false;  // removed while an iterator was alive; freed when the last one goes
+ private:
+  bool owns_inbox_ref_ = false;
+
+ public:
   std::uint64_t hash;    // the key's mixed hash
   std::size_t position;  // the entry's place in insertion order
-  bool removed = false;  // removed while an iterator was alive; freed when the last one goes
   entry_node* next_dead = nullptr;
 
  private:
@@ -92,7 +98,6 @@ class entry_node : public weakref_node {
   std::string_view where() const noexcept override { return "weak container"; }
 
   death_inbox* inbox_;
-  bool owns_inbox_ref_ = false;
 };
 
 inline bool death_inbox::push(entry_node* node) noexcept {
@@ -105,19 +110,33 @@ inline bool death_inbox::push(entry_node* node) noexcept {
   return true;
 }
 
-// An entry: its node with the container's fields (key, value, element pointer) inside, so a
-// lookup touches one allocation and keys and values never move. `fields` is engaged exactly
-// while the entry is in its table; the table destroys it on removal (not when the last handle
-// goes: valuerefs()/keyrefs() handles may outlive the entry by far). Aligned so that the
-// table's index can keep a few hash bits in the low bits of the pointer.
+// An entry: its node with the container's fields (key or value) inside, so a lookup touches
+// one allocation and keys and values never move. `fields` is engaged exactly while the entry
+// is in its table; the table destroys it on removal (not when the last handle goes:
+// valuerefs()/keyrefs() handles may outlive the entry by far). Aligned so that the table's
+// index can keep a few hash bits in the low bits of the pointer.
+//
+// Fields names the element type (`element_type`); a new entry's fields are constructed from
+// (std::in_place, arguments...), so that Fields' copy and move constructors stay its own.
 template <class Fields>
 class alignas(16) table_node final : public entry_node {
  public:
+  using element_type = typename Fields::element_type;
+
   template <class... A>
-  table_node(object_header& header, std::weak_ptr<const void> owner, death_inbox& inbox,
-             std::uint64_t hash, std::size_t position, A&&... fields)
-      : entry_node(header, std::move(owner), inbox, hash, position),
+  table_node(object_header& header, const std::shared_ptr<element_type>& element,
+             death_inbox& inbox, std::uint64_t hash, std::size_t position, A&&... fields)
+      : entry_node(header, std::weak_ptr<const void>(element), inbox, hash, position),
         fields_(std::in_place, std::forward<A>(fields)...) {}
+
+  // A strong reference to the element, or null if its object died. The node's weak_ptr was
+  // made from a shared_ptr<element_type>, so its pointer converts back exactly: no copy of
+  // the element pointer needs to be stored.
+  std::shared_ptr<element_type> lock_element() const noexcept {
+    auto owner = lock();
+    auto* element = static_cast<element_type*>(const_cast<void*>(owner.get()));
+    return std::shared_ptr<element_type>(std::move(owner), element);
+  }
 
   Fields& fields() noexcept { return *fields_; }
   const Fields& fields() const noexcept { return *fields_; }
@@ -147,6 +166,7 @@ template <class Fields>
 class weak_table {
  public:
   using node = table_node<Fields>;
+  using element_type = typename Fields::element_type;
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   weak_table() noexcept = default;
@@ -221,12 +241,12 @@ class weak_table {
 
   // Appends an entry on `obj`; returns its node. Strong guarantee: if anything throws, the
   // table is unchanged.
-  template <class T, class... A>
-  node* append(object_header& header, const std::shared_ptr<T>& obj, std::uint64_t hash,
+  template <class... A>
+  node* append(object_header& header, const std::shared_ptr<element_type>& obj, std::uint64_t hash,
                A&&... fields) {
     reserve_index(live_ + 1);
     reserve_one(order_);
-    auto* n = new node(header, std::weak_ptr<const void>(obj), inbox(), hash, order_.size(),
+    auto* n = new node(header, obj, inbox(), hash, order_.size(), std::in_place,
                        std::forward<A>(fields)...);
     header.link(n);
     order_.push_back(n);
@@ -237,11 +257,9 @@ class weak_table {
 
   // Replaces entry `old` by one on `obj` with the same fields, in the same place (a new
   // object for the same key). A late death of the old object is then stale.
-  template <class T>
-  node* renode(node* old, object_header& header, const std::shared_ptr<T>& obj) {
+  node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj) {
     if (iterators_ != 0) reserve_one(retired_);
-    auto* n = new node(header, std::weak_ptr<const void>(obj), inbox(), old->hash, old->position,
-                       moved_fields(*old));
+    auto* n = new node(header, obj, inbox(), old->hash, old->position, moved_fields(*old));
     header.link(n);
     index_[slot_of(old)] = slot_for(n);
     order_[old->position] = n;
@@ -434,9 +452,15 @@ class weak_table {
 
 // An iterator over a weak_table that yields only live entries, holding the current value —
 // which contains a strong reference — so it cannot die under the loop body (CPython's
-// iterators hold their last item too). Traits::get(node) returns the value, or nullopt if the
-// entry's object is dead. operator* returns a reference into the iterator, so `auto&`,
+// iterators hold their last item too). Traits::value(node, element) makes the value from an
+// entry and its locked element. operator* returns a reference into the iterator, so `auto&`,
 // `const auto&` and structured bindings all work; the iterator is an input iterator.
+//
+// The iterator an insertion returns takes its value on first use instead (operator* or ->):
+// the caller holds the element then, and an insertion whose iterator is never used takes no
+// strong reference (two atomic operations on the object, a third of an insert's cost). If
+// every owner has let the element go before that first use, the entry is as good as erased
+// and the value's element is null.
 template <class Fields, class Traits>
 class table_iterator {
  public:
@@ -445,6 +469,7 @@ class table_iterator {
   using reference = const value_type&;
   using pointer = const value_type*;
   using difference_type = std::ptrdiff_t;
+  using node = typename weak_table<Fields>::node;
 
   table_iterator() noexcept = default;
   // An iterator at the first live entry at or after position `i`; registers with the table.
@@ -456,21 +481,29 @@ class table_iterator {
   explicit table_iterator(weak_table<Fields>* table) noexcept
       : table_(table), i_(weak_table<Fields>::npos) {}
   // An iterator at entry `n` if its object is alive, else the end (for find()).
-  static table_iterator exactly(weak_table<Fields>* table, typename weak_table<Fields>::node& n) {
+  static table_iterator exactly(weak_table<Fields>* table, node& n) {
     table_iterator it(table);
-    if (auto value = Traits::get(n)) it.hold(n.position, std::move(*value));
+    if (auto element = n.lock_element()) {
+      it.hold(n.position);
+      it.current_.emplace(Traits::value(n, std::move(element)));
+    }
     return it;
   }
-  // An iterator at entry `n`, whose live value the caller has in hand (after an insertion).
-  static table_iterator holding(weak_table<Fields>* table, typename weak_table<Fields>::node& n,
-                                value_type value) {
+  // An iterator at entry `n`, just inserted; it takes its value on first use (see above).
+  static table_iterator inserted(weak_table<Fields>* table, node& n) noexcept {
     table_iterator it(table);
-    it.hold(n.position, std::move(value));
+    it.hold(n.position);
     return it;
   }
   table_iterator(const table_iterator& other)
       : table_(other.table_), i_(other.i_), current_(other.current_) {
     if (registered()) table_->add_iterator();
+  }
+  // Takes over `other`'s place and element (no reference count touched); `other` is left
+  // at the end.
+  table_iterator(table_iterator&& other) noexcept
+      : table_(other.table_), i_(std::exchange(other.i_, weak_table<Fields>::npos)) {
+    take_current(other);
   }
   // Values may hold references (pair<const K&, ...>), so they are re-created, not assigned.
   table_iterator& operator=(const table_iterator& other) noexcept {
@@ -483,12 +516,24 @@ class table_iterator {
     if (other.current_) current_.emplace(*other.current_);
     return *this;
   }
+  table_iterator& operator=(table_iterator&& other) noexcept {
+    if (this == &other) return *this;
+    if (registered()) table_->remove_iterator();  // `other` still counts, if on this table
+    table_ = other.table_;
+    i_ = std::exchange(other.i_, weak_table<Fields>::npos);
+    current_.reset();
+    take_current(other);
+    return *this;
+  }
   ~table_iterator() {
     if (registered()) table_->remove_iterator();
   }
 
-  reference operator*() const noexcept { return *current_; }
-  pointer operator->() const noexcept { return &*current_; }
+  reference operator*() const noexcept {
+    if (!current_) arrive();
+    return *current_;
+  }
+  pointer operator->() const noexcept { return &**this; }
   table_iterator& operator++() {
     ++i_;
     settle();
@@ -505,12 +550,21 @@ class table_iterator {
  private:
   bool registered() const noexcept { return table_ && i_ != weak_table<Fields>::npos; }
 
-  void hold(std::size_t i, value_type&& value) noexcept {
+  void hold(std::size_t i) noexcept {
     table_->add_iterator();
     i_ = i;
-    current_.emplace(std::move(value));
+  }
+  // The first use of an iterator from an insertion. Its entry stays in the table's order while
+  // the iterator is registered, removed or not (and its fields with it).
+  void arrive() const noexcept {
+    auto& n = *table_->at_or_removed(i_);
+    current_.emplace(Traits::value(n, n.removed ? nullptr : n.lock_element()));
   }
   bool at_end() const noexcept { return i_ == weak_table<Fields>::npos; }
+  void take_current(table_iterator& other) noexcept {
+    if (other.current_) current_.emplace(std::move(*other.current_));
+    other.current_.reset();
+  }
 
   // Moves to the first live entry at or after i_, or to the end. Like CPython's loop
   // (`v = wr()` for each entry its dict still has), each entry it passes replaces the element
@@ -521,10 +575,10 @@ class table_iterator {
     for (; i_ < table_->end_index(); ++i_) {
       auto* n = table_->at_or_removed(i_);
       if (!n) continue;
-      auto value = n->removed ? std::nullopt : Traits::get(*n);
+      auto element = n->removed ? nullptr : n->lock_element();
       current_.reset();
-      if (value) {
-        current_.emplace(std::move(*value));
+      if (element) {
+        current_.emplace(Traits::value(*n, std::move(element)));
         return;
       }
     }
@@ -535,7 +589,7 @@ class table_iterator {
 
   weak_table<Fields>* table_ = nullptr;
   std::size_t i_ = weak_table<Fields>::npos;
-  std::optional<value_type> current_;
+  mutable std::optional<value_type> current_;  // empty only at the end, or before first use
 };
 
 }  // namespace weakref::detail

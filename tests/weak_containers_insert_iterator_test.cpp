@@ -1,0 +1,121 @@
+// Tests for the iterators that insertions return, in all three containers: the iterator takes
+// its element's strong reference on first use (an unused result costs no reference count), holds
+// it from then on like any iterator, and yields a null element if every owner let go before
+// that first use. Also: moving an iterator takes over its element without touching counts.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "support/tracked.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/weak_key_map.hpp"
+#include "weakref/weak_set.hpp"
+#include "weakref/weak_value_map.hpp"
+
+namespace {
+
+using testing::ElementsAre;
+
+std::shared_ptr<tracked> make(event_log& log, const std::string& name) {
+  return weakref::make_shared<tracked>(log, name);
+}
+
+TEST(weak_value_map_insert_iterator, takes_its_value_on_first_use_and_holds_it_from_then_on) {
+  event_log log;
+  auto a = make(log, "a");
+  weakref::weak_value_map<std::string, tracked> m;
+  auto [it, added] = m.try_emplace("a", a);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(a.use_count(), 1);  // nothing taken yet
+  EXPECT_EQ(it->first, "a");
+  EXPECT_EQ(it->second, a);
+  EXPECT_EQ(a.use_count(), 2);
+  a.reset();
+  EXPECT_THAT(log.events, ElementsAre());  // the iterator holds it now
+  EXPECT_EQ(it->second->name(), "a");
+  ++it;
+  EXPECT_THAT(log.events, ElementsAre("~a"));
+  EXPECT_EQ(it, m.end());
+  EXPECT_TRUE(m.empty());
+}
+
+TEST(weak_value_map_insert_iterator, yields_a_null_value_if_the_element_died_before_first_use) {
+  event_log log;
+  auto b = make(log, "b");
+  weakref::weak_value_map<std::string, tracked> m;
+  auto [it, added] = m.insert_or_assign("a", make(log, "a"));  // its only owner is a temporary
+  ASSERT_TRUE(added);
+  m.insert_or_assign("b", b);
+  EXPECT_THAT(log.events, ElementsAre("~a"));
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(it->first, "a");  // the key lives as long as the iterator
+  EXPECT_EQ(it->second, nullptr);
+  ++it;  // moves on as usual
+  EXPECT_EQ(it->second, b);
+  EXPECT_EQ(++it, m.end());
+  EXPECT_THAT(m.keys(), ElementsAre("b"));
+}
+
+TEST(weak_key_map_insert_iterator, takes_its_key_on_first_use_and_null_if_it_died_before) {
+  event_log log;
+  auto a = make(log, "a");
+  weakref::weak_key_map<tracked, int> m;
+  auto [it, added] = m.try_emplace(a, 1);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(a.use_count(), 1);
+  EXPECT_EQ(it->first, a);
+  EXPECT_EQ(a.use_count(), 2);
+  it->second = 2;  // the value is the entry's own
+  EXPECT_EQ(m.at(a), 2);
+
+  auto [dead, dead_added] = m.insert_or_assign(make(log, "b"), 3);
+  ASSERT_TRUE(dead_added);
+  EXPECT_THAT(log.events, ElementsAre("~b"));
+  EXPECT_EQ(dead->first, nullptr);
+  EXPECT_EQ(dead->second, 3);  // the removed entry's value lives as long as the iterator
+  EXPECT_EQ(++dead, m.end());
+}
+
+TEST(weak_set_insert_iterator, takes_its_member_on_first_use_and_null_if_it_died_before) {
+  event_log log;
+  auto a = make(log, "a");
+  weakref::weak_set<tracked> s;
+  auto [it, added] = s.insert(a);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(a.use_count(), 1);
+  EXPECT_EQ(*it, a);
+  EXPECT_EQ(a.use_count(), 2);
+
+  auto [dead, dead_added] = s.insert(make(log, "b"));
+  ASSERT_TRUE(dead_added);
+  EXPECT_THAT(log.events, ElementsAre("~b"));
+  EXPECT_EQ(*dead, nullptr);
+  EXPECT_EQ(++dead, s.end());
+  EXPECT_EQ(s.size(), 1u);
+}
+
+TEST(weak_containers_iterator, moving_takes_over_the_element_and_leaves_the_end) {
+  event_log log;
+  auto a = make(log, "a");
+  weakref::weak_set<tracked> s{a};
+  auto it = s.begin();
+  EXPECT_EQ(a.use_count(), 2);
+  auto moved = std::move(it);
+  EXPECT_EQ(a.use_count(), 2);
+  EXPECT_EQ(*moved, a);
+  EXPECT_EQ(it, s.end());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  it = std::move(moved);
+  EXPECT_EQ(a.use_count(), 2);
+  EXPECT_EQ(*it, a);
+  EXPECT_EQ(moved, s.end());  // NOLINT(bugprone-use-after-move)
+  a.reset();
+  EXPECT_THAT(log.events, ElementsAre());
+  ++it;
+  EXPECT_THAT(log.events, ElementsAre("~a"));
+  EXPECT_TRUE(s.empty());
+}
+
+}  // namespace
