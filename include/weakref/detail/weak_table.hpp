@@ -28,10 +28,10 @@ class entry_node;
 class death_inbox {
  public:
   bool push(entry_node* node) noexcept;
+  // A plain load: most operations find the inbox empty, and skip the exchange.
+  bool empty() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
   entry_node* take() noexcept {
-    // A plain load first: most operations find the inbox empty, and skip the exchange.
-    if (head_.load(std::memory_order_relaxed) == nullptr) return nullptr;
-    return head_.exchange(nullptr, std::memory_order_acquire);
+    return empty() ? nullptr : head_.exchange(nullptr, std::memory_order_acquire);
   }
   entry_node* close() noexcept { return head_.exchange(closed(), std::memory_order_acquire); }
 
@@ -195,24 +195,9 @@ class weak_table {
     std::swap(deferred_, other.deferred_);
   }
 
-  // Applies the deaths posted since the last call. Cheap when there are none.
-  // Loops: destroying a dead entry's fields may kill further objects of this table.
+  // Applies the deaths posted since the last call: two loads, inlined, when there are none.
   void collect() noexcept {
-    if (!inbox_) return;
-    auto* dead = inbox_->take();
-    if (!dead) return;
-    do {
-      while (dead) {
-        auto* next = dead->next_dead;
-        // Only if the entry still holds this very node: a stale death must not remove an entry
-        // that replaced it (CPython bpo-28427).
-        if (dead->position < order_.size() && order_[dead->position] == dead && !dead->removed)
-          remove(static_cast<node*>(dead));
-        dead->release();
-        dead = next;
-      }
-    } while ((dead = inbox_->take()));
-    maybe_compact();
+    if (inbox_ && !inbox_->empty()) collect_posted();
   }
 
   std::size_t size() const noexcept { return live_; }
@@ -322,6 +307,23 @@ class weak_table {
   }
 
  private:
+  // Loops: destroying a dead entry's fields may kill further objects of this table.
+  [[gnu::noinline]] void collect_posted() noexcept {
+    auto* dead = inbox_->take();
+    do {
+      while (dead) {
+        auto* next = dead->next_dead;
+        // Only if the entry still holds this very node: a stale death must not remove an entry
+        // that replaced it (CPython bpo-28427).
+        if (dead->position < order_.size() && order_[dead->position] == dead && !dead->removed)
+          remove(static_cast<node*>(dead));
+        dead->release();
+        dead = next;
+      }
+    } while ((dead = inbox_->take()));
+    maybe_compact();
+  }
+
   // An index slot: a node pointer with four bits of its hash in the alignment bits, so most
   // probes that miss never touch the node. 0 = empty.
   static constexpr std::uintptr_t tag_mask = alignof(node) - 1;
