@@ -154,6 +154,36 @@ inline std::uint64_t mix_hash(std::uint64_t h) noexcept {
   return h * 0x9E3779B97F4A7C15ull;
 }
 
+template <class Fields>
+class weak_table;
+
+// The part of an iterator that its table knows. A table keeps the iterators that hold a
+// position in an intrusive list, so that it can keep compaction away from them, carry them
+// along when its contents move (swap and move: iterators follow their entries, as std's do),
+// and detach them when it is destroyed (an iterator may outlive its container, as std's may;
+// it must not be used then, but destroying it is fine).
+template <class Fields>
+class table_cursor {
+ protected:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  table_cursor() noexcept = default;
+  table_cursor(weak_table<Fields>* table, std::size_t i) noexcept : table_(table), i_(i) {}
+  table_cursor(const table_cursor&) = delete;
+  table_cursor& operator=(const table_cursor&) = delete;
+  ~table_cursor() = default;
+
+  bool registered() const noexcept { return table_ && i_ != npos; }
+
+  weak_table<Fields>* table_ = nullptr;
+  std::size_t i_ = npos;
+
+ private:
+  friend class weak_table<Fields>;
+  table_cursor* prev_ = nullptr;
+  table_cursor* next_ = nullptr;
+};
+
 // weak_table<Fields>: the entries (nodes) in insertion order, a vector with null holes, plus
 // an open-addressing index of node pointers (linear probing, backward-shift deletion). The
 // table owns one handle of each node it holds.
@@ -178,6 +208,13 @@ class weak_table {
     return *this;
   }
   ~weak_table() {
+    for (auto* c = std::exchange(cursors_, nullptr); c;) {  // detach the iterators left
+      auto* next = std::exchange(c->next_, nullptr);
+      c->prev_ = nullptr;
+      c->table_ = nullptr;
+      c->i_ = npos;
+      c = next;
+    }
     if (!inbox_) return;
     release_all(inbox_->close());
     for (auto* n : order_) drop(n);
@@ -191,8 +228,10 @@ class weak_table {
     index_.swap(other.index_);
     retired_.swap(other.retired_);
     std::swap(live_, other.live_);
-    std::swap(iterators_, other.iterators_);
+    std::swap(cursors_, other.cursors_);
     std::swap(deferred_, other.deferred_);
+    retarget_iterators();
+    other.retarget_iterators();
   }
 
   // Applies the deaths posted since the last call: two loads, inlined, when there are none.
@@ -243,12 +282,12 @@ class weak_table {
   // Replaces entry `old` by one on `obj` with the same fields, in the same place (a new
   // object for the same key). A late death of the old object is then stale.
   node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj) {
-    if (iterators_ != 0) reserve_one(retired_);
+    if (cursors_) reserve_one(retired_);
     auto* n = new node(header, obj, inbox(), old->hash, old->position, moved_fields(*old));
     header.link(n);
     index_[slot_of(old)] = slot_for(n);
     order_[old->position] = n;
-    if (iterators_ == 0) {
+    if (!cursors_) {
       drop(old);
     } else {
       retired_.push_back(old);  // the loop body may hold references to its fields
@@ -275,7 +314,7 @@ class weak_table {
   }
 
   void clear() noexcept {
-    if (iterators_ != 0) {  // keep fields the loop body may hold (see remove)
+    if (cursors_) {  // keep fields the loop body may hold (see remove)
       for (std::size_t i = 0; i < order_.size(); ++i) {
         if (auto* n = at(i)) remove(n);
       }
@@ -288,10 +327,35 @@ class weak_table {
     for (auto* n : gone) drop(n);
   }
 
-  // Iterators register, so the order is not compacted under them.
-  void add_iterator() noexcept { ++iterators_; }
-  void remove_iterator() noexcept {
-    if (--iterators_ != 0) return;
+  // Iterators register while they hold a position, so the order is not compacted under them.
+  using cursor = table_cursor<Fields>;
+  // GCC 12 takes a registered temporary for a dangling pointer, not seeing that moving it
+  // (move_iterator) or destroying it (remove_iterator) takes it out of the list.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+  void add_iterator(cursor& c) noexcept {
+    c.prev_ = nullptr;
+    c.next_ = cursors_;
+    if (cursors_) cursors_->prev_ = &c;
+    cursors_ = &c;
+  }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+  // `to` takes `from`'s place (an iterator was moved).
+  void move_iterator(cursor& from, cursor& to) noexcept {
+    to.prev_ = std::exchange(from.prev_, nullptr);
+    to.next_ = std::exchange(from.next_, nullptr);
+    (to.prev_ ? to.prev_->next_ : cursors_) = &to;
+    if (to.next_) to.next_->prev_ = &to;
+  }
+  void remove_iterator(cursor& c) noexcept {
+    (c.prev_ ? c.prev_->next_ : cursors_) = c.next_;
+    if (c.next_) c.next_->prev_ = c.prev_;
+    c.prev_ = c.next_ = nullptr;
+    if (cursors_) return;
     if (deferred_ != 0) {  // entries removed under iterators: their fields go now
       deferred_ = 0;
       for (auto& n : order_) {
@@ -395,7 +459,7 @@ class weak_table {
   // references to them (then copied, if they can be).
   Fields moved_fields(node& old) const {
     if constexpr (std::is_copy_constructible_v<Fields>) {
-      if (iterators_ != 0) return old.fields();
+      if (cursors_) return old.fields();
     }
     return std::move(old.fields());
   }
@@ -405,7 +469,7 @@ class weak_table {
   void remove(node* n) noexcept {
     erase_index(n);
     --live_;
-    if (iterators_ == 0) {
+    if (!cursors_) {
       order_[n->position] = nullptr;
       drop(n);
     } else {
@@ -425,7 +489,7 @@ class weak_table {
   // Drops the holes once they outnumber live entries, unless an iterator holds a position.
   // In place: no allocation, and the index (of pointers) is untouched.
   void maybe_compact() noexcept {
-    if (iterators_ != 0 || order_.size() - live_ <= std::max<std::size_t>(live_, 8)) return;
+    if (cursors_ || order_.size() - live_ <= std::max<std::size_t>(live_, 8)) return;
     std::size_t kept = 0;
     for (auto* n : order_) {
       if (!n) continue;
@@ -433,6 +497,10 @@ class weak_table {
       order_[kept++] = n;
     }
     order_.resize(kept);
+  }
+
+  void retarget_iterators() noexcept {
+    for (auto* c = cursors_; c; c = c->next_) c->table_ = this;
   }
 
   static void release_all(entry_node* n) noexcept {
@@ -448,8 +516,8 @@ class weak_table {
   std::vector<std::uintptr_t> index_;
   std::vector<node*> retired_;  // replaced by renode() while an iterator was alive
   std::size_t live_ = 0;
-  std::size_t iterators_ = 0;
-  std::size_t deferred_ = 0;  // removed entries kept in order_ for iterators
+  cursor* cursors_ = nullptr;  // the registered iterators
+  std::size_t deferred_ = 0;   // removed entries kept in order_ for iterators
 };
 
 // An iterator over a weak_table that yields only live entries, holding the current value —
@@ -464,7 +532,10 @@ class weak_table {
 // every owner has let the element go before that first use, the entry is as good as erased
 // and the value's element is null.
 template <class Fields, class Traits>
-class table_iterator {
+class table_iterator : table_cursor<Fields> {
+  using cursor = table_cursor<Fields>;
+  using cursor::i_, cursor::npos, cursor::registered, cursor::table_;
+
  public:
   using iterator_category = std::input_iterator_tag;
   using value_type = typename Traits::value_type;
@@ -475,13 +546,12 @@ class table_iterator {
 
   table_iterator() noexcept = default;
   // An iterator at the first live entry at or after position `i`; registers with the table.
-  table_iterator(weak_table<Fields>* table, std::size_t i) : table_(table), i_(i) {
-    table_->add_iterator();
+  table_iterator(weak_table<Fields>* table, std::size_t i) : cursor(table, i) {
+    table_->add_iterator(*this);
     settle();
   }
   // The end iterator: holds no position, so it stays the end while the table grows.
-  explicit table_iterator(weak_table<Fields>* table) noexcept
-      : table_(table), i_(weak_table<Fields>::npos) {}
+  explicit table_iterator(weak_table<Fields>* table) noexcept : cursor(table, npos) {}
   // An iterator at entry `n` if its object is alive, else the end (for find()).
   static table_iterator exactly(weak_table<Fields>* table, node& n) {
     table_iterator it(table);
@@ -497,46 +567,44 @@ class table_iterator {
     it.hold(n.position);
     return it;
   }
-  table_iterator(const table_iterator& other)
-      : table_(other.table_), i_(other.i_), current_(other.current_) {
-    if (registered()) table_->add_iterator();
+  table_iterator(const table_iterator& other) noexcept
+      : cursor(other.table_, other.i_), current_(other.current_) {
+    if (registered()) table_->add_iterator(*this);
   }
   // Takes over `other`'s place and element (no reference count touched); `other` is left
   // at the end.
   table_iterator(table_iterator&& other) noexcept
-      : table_(other.table_), i_(std::exchange(other.i_, weak_table<Fields>::npos)) {
-    take_current(other);
+      : cursor(other.table_, other.i_), current_(std::move(other.current_)) {
+    if (registered()) table_->move_iterator(other, *this);
+    other.i_ = npos;
+    other.current_.reset();
   }
-  // Values may hold references (pair<const K&, ...>), so they are re-created, not assigned.
+  // Values may hold references (pair<const K&, ...>), so the iterator is re-created, not
+  // assigned member by member.
   table_iterator& operator=(const table_iterator& other) noexcept {
-    if (this == &other) return *this;
-    if (other.registered()) other.table_->add_iterator();
-    if (registered()) table_->remove_iterator();
-    table_ = other.table_;
-    i_ = other.i_;
-    current_.reset();
-    if (other.current_) current_.emplace(*other.current_);
+    if (this != &other) {
+      std::destroy_at(this);
+      std::construct_at(this, other);
+    }
     return *this;
   }
   table_iterator& operator=(table_iterator&& other) noexcept {
-    if (this == &other) return *this;
-    if (registered()) table_->remove_iterator();  // `other` still counts, if on this table
-    table_ = other.table_;
-    i_ = std::exchange(other.i_, weak_table<Fields>::npos);
-    current_.reset();
-    take_current(other);
+    if (this != &other) {
+      std::destroy_at(this);
+      std::construct_at(this, std::move(other));
+    }
     return *this;
   }
-  ~table_iterator() {
-    if (registered()) table_->remove_iterator();
-  }
+  ~table_iterator() { leave(); }
 
   reference operator*() const noexcept {
     if (!current_) arrive();
     return *current_;
   }
   pointer operator->() const noexcept { return &**this; }
+  // At the end (or once its container is gone) it stays there.
   table_iterator& operator++() {
+    if (!registered()) return *this;
     ++i_;
     settle();
     return *this;
@@ -550,11 +618,13 @@ class table_iterator {
   std::size_t position() const noexcept { return i_; }
 
  private:
-  bool registered() const noexcept { return table_ && i_ != weak_table<Fields>::npos; }
-
   void hold(std::size_t i) noexcept {
-    table_->add_iterator();
     i_ = i;
+    table_->add_iterator(*this);
+  }
+  void leave() noexcept {
+    if (registered()) table_->remove_iterator(*this);
+    i_ = npos;
   }
   // The first use of an iterator from an insertion. Its entry stays in the table's order while
   // the iterator is registered, removed or not (and its fields with it).
@@ -562,11 +632,7 @@ class table_iterator {
     auto& n = *table_->at_or_removed(i_);
     current_.emplace(Traits::value(n, n.removed ? nullptr : n.lock_element()));
   }
-  bool at_end() const noexcept { return i_ == weak_table<Fields>::npos; }
-  void take_current(table_iterator& other) noexcept {
-    if (other.current_) current_.emplace(std::move(*other.current_));
-    other.current_.reset();
-  }
+  bool at_end() const noexcept { return i_ == npos; }
 
   // Moves to the first live entry at or after i_, or to the end. Like CPython's loop
   // (`v = wr()` for each entry its dict still has), each entry it passes replaces the element
@@ -585,12 +651,9 @@ class table_iterator {
       }
     }
     current_.reset();
-    i_ = weak_table<Fields>::npos;  // exhausted: stays the end, and no longer holds a position
-    table_->remove_iterator();
+    leave();  // exhausted: stays the end, and no longer holds a position
   }
 
-  weak_table<Fields>* table_ = nullptr;
-  std::size_t i_ = weak_table<Fields>::npos;
   mutable std::optional<value_type> current_;  // empty only at the end, or before first use
 };
 

@@ -1,13 +1,17 @@
-// Tests for the iterators that insertions return, in all three containers: the iterator takes
-// its element's strong reference on first use (an unused result costs no reference count), holds
-// it from then on like any iterator, and yields a null element if every owner let go before
-// that first use. Also: moving an iterator takes over its element without touching counts.
+// Tests for the lifetime of iterators, in all three containers. The iterator an insertion
+// returns takes its element's strong reference on first use (an unused result costs no
+// reference count), holds it from then on like any iterator, and yields a null element if
+// every owner let go before that first use. Moving an iterator takes over its element without
+// touching counts. Swapping or moving a container carries its iterators along (std's rule);
+// assigning over it or destroying it detaches them, and a detached iterator may still be
+// incremented (it stays at the end) and destroyed.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "support/tracked.hpp"
 #include "weakref/make_shared.hpp"
@@ -116,6 +120,65 @@ TEST(weak_containers_iterator, moving_takes_over_the_element_and_leaves_the_end)
   ++it;
   EXPECT_THAT(log.events, ElementsAre("~a"));
   EXPECT_TRUE(s.empty());
+}
+
+TEST(weak_containers_iterator, may_outlive_its_container_and_holds_its_element_until_it_goes) {
+  event_log log;
+  {
+    weakref::weak_value_map<std::string, tracked>::iterator it;
+    {
+      auto a = make(log, "a");
+      weakref::weak_value_map<std::string, tracked> m{{"a", a}};
+      it = m.begin();
+    }  // the map and the outside owner go; the iterator still holds the value
+    EXPECT_THAT(log.events, ElementsAre());
+    ++it;  // detached: stays at the end
+    EXPECT_EQ(it, decltype(it)());
+    EXPECT_THAT(log.events, ElementsAre());
+  }
+  EXPECT_THAT(log.events, ElementsAre("~a"));
+}
+
+TEST(weak_containers_iterator, swapping_containers_carries_the_iteration_along) {
+  event_log log;
+  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c"), d = make(log, "d");
+  weakref::weak_set<tracked> s{a, b, c}, t{d};
+  auto it = s.begin();
+  ASSERT_EQ(*it, a);
+  s.swap(t);
+  b.reset();  // dies while the iteration is suspended, now in t
+  std::vector<std::string> seen;
+  for (; it != t.end(); ++it) seen.push_back((*it)->name());
+  EXPECT_THAT(seen, ElementsAre("a", "c"));
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_TRUE(s.contains(d));
+}
+
+TEST(weak_containers_iterator, moving_a_container_carries_the_iteration_along) {
+  event_log log;
+  auto a = make(log, "a"), b = make(log, "b");
+  weakref::weak_key_map<tracked, int> m{{a, 1}, {b, 2}};
+  auto it = m.begin();
+  auto moved = std::move(m);
+  it->second = 10;
+  ++it;
+  EXPECT_EQ(it->first, b);
+  EXPECT_EQ(++it, moved.end());
+  EXPECT_EQ(moved.at(a), 10);
+}
+
+TEST(weak_containers_iterator, assigning_over_a_container_detaches_its_iterators) {
+  event_log log;
+  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c");
+  weakref::weak_set<tracked> s{a, b};
+  auto it = s.begin();
+  s = weakref::weak_set<tracked>{c};
+  ++it;  // detached: ends the loop instead of walking the new contents
+  EXPECT_EQ(it, decltype(it)());
+  std::vector<std::string> seen;
+  for (const auto& member : s) seen.push_back(member->name());
+  EXPECT_THAT(seen, ElementsAre("c"));
 }
 
 }  // namespace
