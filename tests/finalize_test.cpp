@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/finalize_helpers.hpp"
+#include "support/type_error_message.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -246,20 +247,13 @@ TEST(finalize, counts_in_getweakrefcount_until_it_is_over) {
 TEST(finalize, rejects_pointers_not_made_by_weakref_make_shared) {
   int runs = 0;
   auto count = [&runs] { ++runs; };
-  const auto message = [](auto make) -> std::string {
-    try {
-      make();
-    } catch (const weakref::type_error& e) {
-      return e.what();
-    }
-    return "no exception";
-  };
   auto plain = std::make_shared<int>(0);
-  const std::string not_made = message([&] { weakref::finalize f(plain, count); });
+  const std::string not_made = type_error_message([&] { weakref::finalize f(plain, count); });
   EXPECT_NE(not_made.find("was not created by weakref::make_shared"), std::string::npos)
       << not_made;
   EXPECT_NE(not_made.find("finalize"), std::string::npos) << not_made;
-  const std::string empty = message([&] { weakref::finalize f(std::shared_ptr<int>(), count); });
+  const std::string empty =
+      type_error_message([&] { weakref::finalize f(std::shared_ptr<int>(), count); });
   EXPECT_NE(empty.find("is empty"), std::string::npos) << empty;
   plain.reset();
   EXPECT_EQ(runs, 0);

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "support/proxy_helpers.hpp"
+#include "support/type_error_message.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -207,20 +208,13 @@ TEST(proxy, copies_share_one_weak_reference_object) {
 
 TEST(proxy, rejects_pointers_not_made_by_weakref_make_shared) {
   auto plain = std::make_shared<Account>(0);
-  const auto message = [](auto make) -> std::string {
-    try {
-      make();
-    } catch (const weakref::type_error& e) {
-      return e.what();
-    }
-    return "no exception";
-  };
-  const std::string not_made = message([&] { weakref::proxy<Account>{plain}; });
+  const std::string not_made = type_error_message([&] { weakref::proxy<Account>{plain}; });
   EXPECT_NE(not_made.find("was not created by weakref::make_shared"), std::string::npos)
       << not_made;
-  const std::string with_cb = message([&] { weakref::proxy<Account>(plain, [] {}); });
+  const std::string with_cb = type_error_message([&] { weakref::proxy<Account>(plain, [] {}); });
   EXPECT_NE(with_cb.find("was not created by weakref::make_shared"), std::string::npos);
-  const std::string empty = message([] { weakref::proxy<Account>{std::shared_ptr<Account>()}; });
+  const std::string empty =
+      type_error_message([] { weakref::proxy<Account>{std::shared_ptr<Account>()}; });
   EXPECT_NE(empty.find("is empty"), std::string::npos) << empty;
   EXPECT_THROW(weakref::proxy<Account>{plain}, std::invalid_argument);
   EXPECT_EQ(weakref::getweakrefcount(plain), 0u);

@@ -7,7 +7,7 @@
 #include <memory>
 #include <unordered_set>
 
-#include "support/ref_helpers.hpp"
+#include "support/multiple_bases.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
 
@@ -15,8 +15,8 @@ namespace {
 
 using weakref::ref;
 
-using ref_helpers::base_b;
-using ref_helpers::derived;
+using multiple_bases::base_b;
+using multiple_bases::derived;
 
 TEST(ref, equality_is_owner_identity_before_and_after_death) {
   auto a = weakref::make_shared<derived>(42);

@@ -7,8 +7,9 @@
 #include <memory>
 #include <vector>
 
-#include "support/ref_helpers.hpp"
+#include "support/multiple_bases.hpp"
 #include "support/tracked.hpp"
+#include "support/type_error_message.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/proxy.hpp"
 #include "weakref/ref.hpp"
@@ -21,8 +22,7 @@ using weakref::getweakrefcount;
 using weakref::getweakrefs;
 using weakref::ref;
 
-using ref_helpers::derived;
-using ref_helpers::type_error_message;
+using multiple_bases::derived;
 
 // CPython 3.11: r1 = ref(o); r2 = ref(o) -> 1; + proxy(o) -> 2; + two refs with callbacks -> 4;
 // del rc1 -> 3; del r1 -> 3 (r2 is the same object); del r2 -> 2; del p -> 1; del rc2 -> 0.

@@ -13,8 +13,9 @@
 #include <string>
 #include <utility>
 
-#include "support/ref_helpers.hpp"
+#include "support/multiple_bases.hpp"
 #include "support/tracked.hpp"
+#include "support/type_error_message.hpp"
 
 namespace {
 
@@ -23,10 +24,9 @@ using testing::HasSubstr;
 using weakref::getweakrefcount;
 using weakref::ref;
 
-using ref_helpers::base_a;
-using ref_helpers::base_b;
-using ref_helpers::derived;
-using ref_helpers::type_error_message;
+using multiple_bases::base_a;
+using multiple_bases::base_b;
+using multiple_bases::derived;
 
 TEST(ref, default_constructed_ref_is_empty) {
   ref<derived> r;

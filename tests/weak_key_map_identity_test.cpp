@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "support/multiple_bases.hpp"
+#include "support/type_error_message.hpp"
 #include "support/weak_key_map_helpers.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -74,17 +76,8 @@ TEST(weak_key_map, keys_match_by_identity_not_value_equality) {
   EXPECT_EQ(m.at(y), 2);
 }
 
-struct base_a {
-  virtual ~base_a() = default;
-  int a = 1;
-};
-struct base_b {
-  virtual ~base_b() = default;
-  int b = 2;
-};
-struct derived : base_a, base_b {  // base_b at a non-zero offset
-  base_b inner;
-};
+using multiple_bases::base_b;
+using multiple_bases::derived;
 
 TEST(weak_key_map, base_class_and_aliasing_pointers_find_the_same_entry) {
   weakref::weak_key_map<base_b, int> m;
@@ -130,22 +123,14 @@ TEST(weak_key_map, inserting_a_foreign_or_empty_key_throws_type_error) {
   auto a = make(1);
   m[a] = 1;
   auto foreign = std::make_shared<widget>(2);
-  auto message = [&](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const weakref::type_error& e) {
-      return e.what();
-    }
-    return "<no type_error>";
-  };
   const auto* not_ours = "was not created by weakref::make_shared";
-  EXPECT_THAT(message([&] { m[foreign] = 2; }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.insert({foreign, 2}); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.try_emplace(foreign, 2); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.insert_or_assign(foreign, 2); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.setdefault(foreign, 2); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.update({{foreign, 2}}); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m[nullptr] = 2; }), HasSubstr("is empty"));
+  EXPECT_THAT(type_error_message([&] { m[foreign] = 2; }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.insert({foreign, 2}); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.try_emplace(foreign, 2); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.insert_or_assign(foreign, 2); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.setdefault(foreign, 2); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.update({{foreign, 2}}); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m[nullptr] = 2; }), HasSubstr("is empty"));
   EXPECT_THAT(m.values(), ElementsAre(1));
 }
 

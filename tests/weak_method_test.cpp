@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/type_error_message.hpp"
 #include "support/unraisable_log.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
@@ -295,25 +296,17 @@ TEST(weak_method, dropping_a_weak_method_unlinks_it) {
 }
 
 TEST(weak_method, rejects_pointers_not_made_by_weakref_make_shared) {
-  const auto message = [](auto make) -> std::string {
-    try {
-      make();
-    } catch (const weakref::type_error& e) {
-      return e.what();
-    }
-    return "no exception";
-  };
   auto plain = std::make_shared<Widget>(1);
   const std::string not_made =
-      message([&] { weakref::weak_method<Widget, int> m(plain, &Widget::get); });
+      type_error_message([&] { weakref::weak_method<Widget, int> m(plain, &Widget::get); });
   EXPECT_NE(not_made.find("was not created by weakref::make_shared"), std::string::npos)
       << not_made;
   EXPECT_NE(not_made.find("weak_method"), std::string::npos) << not_made;
   const std::string with_cb =
-      message([&] { weakref::weak_method<Widget, int> m(plain, &Widget::get, [] {}); });
+      type_error_message([&] { weakref::weak_method<Widget, int> m(plain, &Widget::get, [] {}); });
   EXPECT_NE(with_cb.find("was not created by weakref::make_shared"), std::string::npos);
-  const std::string empty =
-      message([] { weakref::weak_method<Widget, int> m(std::shared_ptr<Widget>(), &Widget::get); });
+  const std::string empty = type_error_message(
+      [] { weakref::weak_method<Widget, int> m(std::shared_ptr<Widget>(), &Widget::get); });
   EXPECT_NE(empty.find("is empty"), std::string::npos) << empty;
   EXPECT_EQ(plain->value, 1);
 }

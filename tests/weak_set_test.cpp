@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/multiple_bases.hpp"
 #include "support/tracked.hpp"
 #include "support/weak_set_helpers.hpp"
 #include "weakref/ref.hpp"
@@ -25,15 +26,8 @@ using weak_set_helpers::names;
 using weakref::getweakrefcount;
 using weakref::weak_set;
 
-struct base_a {
-  virtual ~base_a() = default;
-  int a = 1;
-};
-struct base_b {
-  virtual ~base_b() = default;
-  int b = 2;
-};
-struct derived : base_a, base_b {};  // base_b sits at a non-zero offset
+using multiple_bases::base_b;
+using multiple_bases::derived;
 
 TEST(weak_set, insert_adds_once_and_returns_the_members_position) {
   event_log log;

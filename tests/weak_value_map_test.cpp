@@ -16,6 +16,7 @@
 
 #include "support/mapping_conformance.hpp"
 #include "support/tracked.hpp"
+#include "support/type_error_message.hpp"
 #include "support/weak_value_map_helpers.hpp"
 #include "weakref/ref.hpp"
 
@@ -224,22 +225,14 @@ TEST_F(weak_value_map, inserting_a_value_not_made_by_weakref_make_shared_throws_
   auto a = make("a");
   m.insert_or_assign("a", a);
   auto foreign = std::make_shared<tracked>(log, "foreign");
-  auto message = [&](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const weakref::type_error& e) {
-      return e.what();
-    }
-    return "<no type_error>";
-  };
   const auto* not_ours = "was not created by weakref::make_shared";
-  EXPECT_THAT(message([&] { m.insert_or_assign("x", foreign); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.insert_or_assign("a", foreign); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.try_emplace("x", foreign); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.insert({"x", foreign}); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.setdefault("x", foreign); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.update({{"x", foreign}}); }), HasSubstr(not_ours));
-  EXPECT_THAT(message([&] { m.insert_or_assign("x", nullptr); }), HasSubstr("is empty"));
+  EXPECT_THAT(type_error_message([&] { m.insert_or_assign("x", foreign); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.insert_or_assign("a", foreign); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.try_emplace("x", foreign); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.insert({"x", foreign}); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.setdefault("x", foreign); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.update({{"x", foreign}}); }), HasSubstr(not_ours));
+  EXPECT_THAT(type_error_message([&] { m.insert_or_assign("x", nullptr); }), HasSubstr("is empty"));
   EXPECT_THAT(m.keys(), ElementsAre("a"));
   EXPECT_EQ(m.get("a"), a);
 }
