@@ -14,11 +14,14 @@
 // callbacks run when the last strong reference goes, on that thread, before ~T.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "weakref/detail/block_allocator.hpp"
+#include "weakref/detail/gc_visitor.hpp"
 #include "weakref/detail/object_header.hpp"
 #include "weakref/errors.hpp"
 
@@ -27,12 +30,32 @@
 #endif
 
 namespace weakref {
+namespace detail {
+
+template <class T>
+void traverse_object(void* object, gc::visitor& visit) {
+  auto& t = *static_cast<T*>(object);
+  if constexpr (has_member_traverse<T, gc::visitor>) {
+    t.traverse(visit);
+  } else {
+    traverse(t, visit);
+  }
+}
+
+// The collector's view of a tracked T allocated through Alloc (gc_registry.hpp).
+template <class T, class Alloc>
+inline constexpr gc_type gc_type_of{
+    &traverse_object<T>, &typeid(T),
+    sizeof(gc_record) + block_layout<T, Alloc>::object_offset - block_layout<T, Alloc>::prefix};
+
+}  // namespace detail
 
 // weakref::allocate_shared<T>(alloc, args...)
 //
 // Like std::allocate_shared: one allocation from `alloc` (rebound) holds the control block and
 // the object, which is constructed with std::allocator_traits<Alloc>::construct (so
-// uses-allocator construction works) and destroyed with its destructor.
+// uses-allocator construction works) and destroyed with its destructor. A T with a traverse
+// member (or a free traverse found by ADL) is tracked by the cycle collector (gc.hpp).
 // Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
 template <class T, class Alloc, class... Args>
 std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
@@ -55,7 +78,13 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
     throw;
   }
   // Handing shared_ptr the constructed T* lets it wire enable_shared_from_this itself.
-  return std::shared_ptr<T>(object, detail::object_header{}, block_allocator(objects, block));
+  std::shared_ptr<T> result(object, detail::object_header{}, block_allocator(objects, block));
+  if constexpr (detail::is_traversable<T>) {
+    detail::gc_track(
+        result, reinterpret_cast<std::byte*>(block) + layout::prefix - sizeof(detail::gc_record),
+        detail::gc_type_of<T, object_allocator>);
+  }
+  return result;
 }
 
 // weakref::make_shared<T>(args...)
@@ -89,3 +118,5 @@ object_header& header_of(const std::shared_ptr<T>& p, const char* facility) {
 
 }  // namespace detail
 }  // namespace weakref
+
+#include "weakref/detail/gc_collector.hpp"  // gc_track may start a collection

@@ -70,6 +70,7 @@ class weak_key_map
   using typename base::size_type;
   // Iteration: (std::shared_ptr<K>, V&) for each live key, in insertion order.
   using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
+  using base::weakref_gc_traverse_;  // for weakref::gc::visitor
 
   weak_key_map() = default;
   weak_key_map(std::initializer_list<std::pair<std::shared_ptr<K>, V>> items) { update(items); }

@@ -60,6 +60,7 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   using const_iterator = iterator;
   // Iteration: std::shared_ptr<T> to each live member, in insertion order.
   using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
+  using base::weakref_gc_traverse_;  // for weakref::gc::visitor
 
   weak_set() = default;
   weak_set(std::initializer_list<std::shared_ptr<T>> members) { update(members); }

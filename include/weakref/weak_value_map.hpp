@@ -76,6 +76,7 @@ class weak_value_map
   using key_equal = KeyEqual;
   // Iteration: (const K&, std::shared_ptr<V>) for each live value, in insertion order.
   using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
+  using base::weakref_gc_traverse_;  // for weakref::gc::visitor
 
   weak_value_map() = default;
   explicit weak_value_map(Hash hash, KeyEqual equal = KeyEqual())

@@ -4,6 +4,7 @@
 
 #include "weakref/errors.hpp"
 #include "weakref/finalize.hpp"
+#include "weakref/gc.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/proxy.hpp"
 #include "weakref/ref.hpp"

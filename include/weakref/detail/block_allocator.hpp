@@ -7,6 +7,7 @@
 #include <new>
 #include <utility>
 
+#include "weakref/detail/gc_visitor.hpp"
 #include "weakref/detail/object_header.hpp"
 
 namespace weakref::detail {
@@ -47,15 +48,18 @@ class block_allocator {
   };
 
   U* allocate(std::size_t n) noexcept {
-    static_assert(sizeof(U) <= layout::object_offset && alignof(U) <= alignof(unit),
-                  "weakref: this standard library's shared_ptr control block is larger than "
-                  "block_allocator::control_block_model; update the model");
+    static_assert(
+        sizeof(U) <= layout::object_offset - layout::prefix && alignof(U) <= alignof(unit),
+        "weakref: this standard library's shared_ptr control block is larger than "
+        "block_allocator::control_block_model; update the model");
     (void)n;  // always 1: std::shared_ptr allocates exactly one control block
-    return static_cast<U*>(static_cast<void*>(std::exchange(block_, nullptr)));
+    return static_cast<U*>(static_cast<void*>(
+        reinterpret_cast<std::byte*>(std::exchange(block_, nullptr)) + layout::prefix));
   }
   void deallocate(U* p, std::size_t) noexcept {
+    auto* block = reinterpret_cast<std::byte*>(p) - layout::prefix;
     std::allocator_traits<unit_allocator>::deallocate(
-        units_, static_cast<unit*>(static_cast<void*>(p)), layout::units);
+        units_, static_cast<unit*>(static_cast<void*>(block)), layout::units);
   }
 
   template <class V>
@@ -91,7 +95,11 @@ struct block_layout {
   static constexpr std::size_t round_up(std::size_t n, std::size_t to) {
     return (n + to - 1) / to * to;
   }
-  static constexpr std::size_t object_offset = round_up(sizeof(control_block_model), alignof(T));
+  // A type the cycle collector tracks gets its gc_record in front of the control block.
+  static constexpr std::size_t prefix =
+      is_traversable<T> ? round_up(sizeof(gc_record), block_alignment<T>) : 0;
+  static constexpr std::size_t object_offset =
+      prefix + round_up(sizeof(control_block_model), alignof(T));
   static constexpr std::size_t units =
       round_up(object_offset + sizeof(T), block_alignment<T>) / block_alignment<T>;
 };

@@ -16,6 +16,13 @@ struct handle_access {
   static Handle make(node_handle node, Extra&&... extra) {
     return Handle(std::move(node), std::forward<Extra>(extra)...);
   }
+  // The weak reference object a handle shares (null for an empty handle).
+  template <class Handle>
+  static weakref_node* node_of(const Handle& h) noexcept requires requires {
+    h.node_.get();
+  }
+  { return h.node_.get(); }
+
   // The object's identity (null for an empty handle), for comparisons across handle types.
   template <class Handle>
   static const void* owner_id(const Handle& h) noexcept {

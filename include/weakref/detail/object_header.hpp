@@ -46,8 +46,9 @@ class weakref_node {
   inline void release() noexcept;
   object_header& header() const noexcept { return *header_; }
 
-  std::shared_ptr<const void> lock() const noexcept { return owner_.lock(); }
-  bool alive() const noexcept { return !owner_.expired(); }
+  // The object, or null once it died or a collection found it garbage (condemned).
+  inline std::shared_ptr<const void> lock() const noexcept;
+  inline bool alive() const noexcept;
   // Python: r.__callback__ is not None. Cleared when the object dies, before any callback.
   bool has_callback() const noexcept { return callback_pending_.load(std::memory_order_acquire); }
   // The object's identity: stable before and after death, never reused while a node lives
@@ -56,6 +57,7 @@ class weakref_node {
 
  private:
   friend class object_header;
+  friend class gc_collector;
   // Runs the callback. Called once, after every weak reference to the object is dead.
   virtual void fire() {}
   virtual std::string_view where() const noexcept { return "weakref callback"; }
@@ -91,8 +93,9 @@ class callback_node final : public weakref_node {
 // ownership (base-class and aliasing pointers included). Its call operator is the death hook:
 // it runs when the last strong reference goes, before the object's destructor.
 //
-// All its state is one word: the head of the node list, with bit 0 as a spin lock. The list
-// is [canonical refs][canonical proxies][other nodes, newest first] (CPython's order).
+// All its state is one word: the head of the node list, with bit 0 as a spin lock and bit 1
+// set once, before the object is shared, when the cycle collector tracks it (gc.hpp). The
+// list is [canonical refs][canonical proxies][other nodes, newest first] (CPython's order).
 class object_header {
  public:
   object_header() noexcept = default;
@@ -102,10 +105,18 @@ class object_header {
 
   template <class T>
   void operator()(T* object) noexcept {
+    auto state = state_.load(std::memory_order_acquire);
+    if (state & tracked_bit) untrack(*this);
     // Nodes are only linked while a strong reference exists, so an empty list stays empty.
-    if (state_.load(std::memory_order_acquire) != 0) expire();
+    if ((state & ~tracked_bit) != 0) expire();
     object->~T();
   }
+
+  // Whether the cycle collector tracks the object (set once, before it is shared).
+  bool tracked() const noexcept {
+    return (state_.load(std::memory_order_relaxed) & tracked_bit) != 0;
+  }
+  void set_tracked() noexcept { state_.fetch_or(tracked_bit, std::memory_order_relaxed); }
 
   // Returns a new handle to the canonical node of `kind`, creating it if needed.
   template <class MakeNode>
@@ -171,7 +182,13 @@ class object_header {
   }
 
  private:
+  friend class gc_collector;
   static constexpr std::uintptr_t locked_bit = 1;
+  static constexpr std::uintptr_t tracked_bit = 2;
+  static constexpr std::uintptr_t flag_bits = locked_bit | tracked_bit;
+
+  // Defined by the collector (gc_registry.hpp): takes a dying tracked object off its list.
+  static void untrack(object_header& header) noexcept;
 
   weakref_node* find_canonical(node_kind kind) noexcept {
     weakref_node* head = lock();
@@ -194,15 +211,17 @@ class object_header {
       if ((state & locked_bit) == 0 &&
           state_.compare_exchange_weak(state, state | locked_bit, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
-        return reinterpret_cast<weakref_node*>(state);
+        return reinterpret_cast<weakref_node*>(state & ~flag_bits);
       }
       if (spins >= 64) std::this_thread::yield();
       state = state_.load(std::memory_order_relaxed);
     }
   }
 
+  // Keeps the tracked bit, which only changes before the object is shared.
   void unlock(weakref_node* head) noexcept {
-    state_.store(reinterpret_cast<std::uintptr_t>(head), std::memory_order_release);
+    auto tracked = state_.load(std::memory_order_relaxed) & tracked_bit;
+    state_.store(reinterpret_cast<std::uintptr_t>(head) | tracked, std::memory_order_release);
   }
 
   // Takes `node` out of the list if it is in; returns the new head. Called under the lock.
@@ -242,7 +261,10 @@ class object_header {
   // (newest first), outside the lock so callbacks may do anything, including dropping other
   // objects (whose callbacks then run nested). The +1 taken here keeps a node whose other
   // handles are dropped by an earlier callback alive and called (CPython's snapshot).
-  void expire() noexcept {
+  void expire() noexcept { fire_chain(detach_all()); }
+
+  // Unlinks every node; returns the chain of those to call back, each with an extra handle.
+  weakref_node* detach_all() noexcept {
     weakref_node* head = lock();
     weakref_node* calls = nullptr;
     weakref_node** tail = &calls;
@@ -258,6 +280,11 @@ class object_header {
       node = next;
     }
     unlock(nullptr);
+    return calls;
+  }
+
+  // Calls back a chain from detach_all() in order, releasing each extra handle.
+  static void fire_chain(weakref_node* calls) noexcept {
     while (calls) {
       auto* node = calls;
       calls = node->next_;
@@ -273,6 +300,21 @@ class object_header {
 
   std::atomic<std::uintptr_t> state_{0};
 };
+
+// Defined with the collector (gc_registry.hpp): whether a collection leaves the tracked object
+// of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether
+// the caller holds a strong reference it has just taken.
+bool gc_admits(const object_header& header, bool locked) noexcept;
+
+inline std::shared_ptr<const void> weakref_node::lock() const noexcept {
+  auto owner = owner_.lock();
+  if (owner && header_->tracked() && !gc_admits(*header_, true)) owner.reset();
+  return owner;
+}
+
+inline bool weakref_node::alive() const noexcept {
+  return !owner_.expired() && (!header_->tracked() || gc_admits(*header_, false));
+}
 
 inline void weakref_node::release() noexcept {
   if (handles_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
@@ -314,3 +356,5 @@ class node_handle {
 };
 
 }  // namespace weakref::detail
+
+#include "weakref/detail/gc_registry.hpp"  // IWYU pragma: export

@@ -31,6 +31,18 @@ class table_container {
   bool empty() const noexcept { return size() == 0; }
   void clear() noexcept { table_.clear(); }
 
+  // For weakref::gc::visitor: each live entry's weak reference, and what its fields own.
+  template <class Visitor>
+  void weakref_gc_traverse_(Visitor& visit) {
+    for (std::size_t i = 0; i < table_.end_index(); ++i) {
+      auto* n = table_.at(i);
+      if (!n) continue;
+      visit.weakref_gc_weak_(*n);
+      if constexpr (requires { n->fields().key; }) visit(n->fields().key);
+      if constexpr (requires { n->fields().value; }) visit(n->fields().value);
+    }
+  }
+
   // Removes the entry at `it`; returns an iterator to the next one.
   iterator erase(const iterator& it) {
     auto i = it.position();

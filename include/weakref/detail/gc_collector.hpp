@@ -1,0 +1,357 @@
+// weakref/detail/gc_collector.hpp — one collection: CPython's algorithm (use counts minus
+// internal edges, then reachability from what is left) over a snapshot of the tracked objects,
+// with a condemn-and-recheck step that makes it safe while other threads run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "weakref/detail/gc_registry.hpp"
+#include "weakref/detail/gc_visitor.hpp"
+#include "weakref/detail/object_header.hpp"
+#include "weakref/unraisable.hpp"
+
+namespace weakref::gc {
+
+// What one collection did (gc callbacks receive it; CPython's `info` dict).
+struct collection_info {
+  std::size_t collected = 0;      // garbage objects this collection freed
+  std::size_t uncollectable = 0;  // garbage objects still held when it let go (see gc.hpp)
+  std::size_t examined = 0;       // tracked objects in its snapshot
+  bool reprieved = false;         // candidates gained an owner while being re-checked: kept
+  std::chrono::nanoseconds duration{0};
+};
+
+// Totals since the program started (CPython: gc.get_stats(), one generation).
+struct stats {
+  std::size_t collections = 0;
+  std::size_t collected = 0;
+  std::size_t uncollectable = 0;
+};
+
+enum class phase { start, stop };
+
+}  // namespace weakref::gc
+
+namespace weakref::detail {
+
+// Set while this thread runs collect(): a nested call returns 0, as in CPython.
+inline thread_local bool gc_collecting_here = false;
+
+class gc_collector {
+ public:
+  using callback = std::function<void(gc::phase, const gc::collection_info&)>;
+
+  struct state {
+    std::mutex collect_mutex;  // one analysis at a time; never held while user code frees
+    std::mutex stats_mutex;
+    gc::stats totals;
+    std::vector<std::pair<std::size_t, callback>> callbacks;  // under stats_mutex
+    std::size_t next_callback_id = 1;
+  };
+
+  static state& globals() noexcept {
+    static state* s = new state();  // never destroyed, as the registry
+    return *s;
+  }
+
+  // A full collection on this thread. `wait`: false for an automatic one, which gives way
+  // to a collection already under way.
+  static std::size_t collect(bool wait) {
+    if (gc_collecting_here) return 0;
+    if (!wait) {  // an automatic collection gives way to one under way
+      if (!globals().collect_mutex.try_lock()) return 0;
+      globals().collect_mutex.unlock();
+    }
+    gc_collecting_here = true;
+    struct reset_flag {
+      ~reset_flag() { gc_collecting_here = false; }
+    } reset;
+    auto started = std::chrono::steady_clock::now();
+    gc::collection_info info;
+    notify(gc::phase::start, info);
+    gc_collector run;
+    run.analyse();
+    info.examined = run.examined_;
+    info.reprieved = run.reprieved_;
+    run.free_garbage(info);
+    info.duration = std::chrono::steady_clock::now() - started;
+    {
+      std::lock_guard lock(globals().stats_mutex);
+      auto& totals = globals().totals;
+      ++totals.collections;
+      totals.collected += info.collected;
+      totals.uncollectable += info.uncollectable;
+    }
+    notify(gc::phase::stop, info);
+    return info.collected;
+  }
+
+  static std::vector<std::shared_ptr<const void>> objects() {
+    std::vector<std::shared_ptr<const void>> result;
+    for (auto& shard : gc_registry::instance().shards) {
+      std::lock_guard lock(shard.lock);
+      for (auto* r = shard.head; r; r = r->next) {
+        if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
+        if (auto object = r->self.lock()) result.push_back(std::move(object));
+      }
+    }
+    return result;
+  }
+
+  static std::size_t allocations() noexcept {
+    std::size_t n = 0;
+    for (auto& shard : gc_registry::instance().shards) {
+      std::lock_guard lock(shard.lock);
+      n += shard.allocations;
+    }
+    return n;
+  }
+
+ private:
+  // One tracked object in a collection's snapshot. `hold` keeps it from dying under the
+  // analysis (and is subtracted from its count).
+  struct entry {
+    gc_record* record;
+    std::shared_ptr<const void> hold;
+    long count = 0;    // use_count when the analysis read it
+    long outside = 0;  // count minus the edges from the snapshot: owners outside it
+    bool reached = false;
+  };
+
+  // Counts each strong edge to a snapshot object against that object's count.
+  struct subtract_edges final : gc_edge_sink {
+    gc_collector* run;
+    void strong(object_header& target, std::string_view) override {
+      if (auto* e = run->entry_of(target)) --e->outside;
+    }
+  };
+  // Marks what a reached object reaches.
+  struct mark_reached final : gc_edge_sink {
+    gc_collector* run;
+    std::vector<entry*>* work;
+    void strong(object_header& target, std::string_view) override {
+      auto* e = run->entry_of(target);
+      if (e && !e->reached) {
+        e->reached = true;
+        work->push_back(e);
+      }
+    }
+  };
+  // Counts the handles of weak references that garbage objects hold.
+  struct count_weak_handles final : gc_edge_sink {
+    std::unordered_map<weakref_node*, std::size_t>* inside;
+    void strong(object_header&, std::string_view) override {}
+    void weak(weakref_node& node) override { ++(*inside)[&node]; }
+  };
+
+  static void traverse(const entry& e, gc::visitor& visit) {
+    e.record->type->traverse(e.record->object(), visit);
+  }
+  entry* entry_of(object_header& header) noexcept {
+    auto& record = gc_record_of(header);
+    auto slot = record.slot;
+    return slot < snapshot_.size() && snapshot_[slot].record == &record ? &snapshot_[slot]
+                                                                        : nullptr;
+  }
+
+  static void notify(gc::phase phase, const gc::collection_info& info) noexcept {
+    std::vector<callback> callbacks;
+    try {
+      std::lock_guard lock(globals().stats_mutex);
+      for (auto& [id, cb] : globals().callbacks) callbacks.push_back(cb);
+    } catch (...) {
+      report_unraisable(std::current_exception(), "weakref::gc callback");
+      return;
+    }
+    for (auto& cb : callbacks) {
+      try {
+        cb(phase, info);
+      } catch (...) {
+        report_unraisable(std::current_exception(), "weakref::gc callback");
+      }
+    }
+  }
+
+  // Finds the garbage: on return, garbage_ holds it, condemned (weak references read dead).
+  void analyse() {
+    std::unique_lock lock(globals().collect_mutex);
+    gc_registry::instance().pending_allocations.store(0, std::memory_order_relaxed);
+    try {
+      take_snapshot();
+      examined_ = snapshot_.size();
+      find_unreached();
+    } catch (...) {
+      lock.unlock();
+      snapshot_.clear();  // lets go of the holds: nothing was condemned or changed
+      throw;
+    }
+    condemn_unreached();
+    lock.unlock();
+    // The live objects' holds go now, outside the lock: some may have lost every other owner
+    // meanwhile, and then die here.
+    std::vector<entry>().swap(snapshot_);
+  }
+
+  // Holds every tracked object that is alive and not already condemned by another collection,
+  // one shard at a time: allocations and deaths elsewhere go on meanwhile.
+  void take_snapshot() {
+    for (auto& shard : gc_registry::instance().shards) {
+      std::lock_guard lock(shard.lock);
+      shard.allocations = 0;
+      for (auto* r = shard.head; r; r = r->next) {
+        if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
+        auto hold = r->self.lock();
+        if (!hold) continue;  // dying: its death waits for this lock to take it off the list
+        r->slot = static_cast<std::uint32_t>(snapshot_.size());
+        snapshot_.push_back(entry{r, std::move(hold)});
+      }
+    }
+  }
+
+  void find_unreached() {
+    for (auto& e : snapshot_) {
+      e.count = e.hold.use_count();
+      e.outside = e.count - 1;  // the snapshot's own hold
+    }
+    subtract_edges subtract;
+    subtract.run = this;
+    gc::visitor counting(gc::visitor::mode::count, &subtract);
+    for (auto& e : snapshot_) traverse(e, counting);
+
+    std::vector<entry*> work;
+    for (auto& e : snapshot_) {
+      if (e.outside < 0) {
+        throw std::logic_error(
+            std::string("weakref::gc::collect: traverse reported more strong references to an "
+                        "object of type ") +
+            e.record->type->type->name() +
+            " than it has owners (an edge visited twice, or one its object does not own); "
+            "nothing was freed");
+      }
+      if (e.outside > 0) {
+        e.reached = true;
+        work.push_back(&e);
+      }
+    }
+    mark_reached mark;
+    mark.run = this;
+    mark.work = &work;
+    gc::visitor marking(gc::visitor::mode::count, &mark);
+    while (!work.empty()) {
+      auto* e = work.back();
+      work.pop_back();
+      traverse(*e, marking);
+    }
+  }
+
+  // Condemns the unreached objects, then re-reads their counts: an owner that appeared since
+  // the analysis read them (a lock of a weak reference, a copy from an object being walked)
+  // changes a count, and then every candidate is reprieved. After the fence, a weakref lock
+  // either was counted here or sees the verdict (gc_admits).
+  void condemn_unreached() {
+    for (auto& e : snapshot_) {
+      if (!e.reached) e.record->verdict.store(gc_pending | gc_condemned, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (auto& e : snapshot_) {
+      if (!e.reached && e.hold.use_count() != e.count) reprieved_ = true;
+    }
+    for (auto& e : snapshot_) {
+      if (e.reached) continue;
+      e.record->verdict.store(reprieved_ ? 0 : gc_condemned, std::memory_order_release);
+      if (!reprieved_) garbage_.push_back(std::move(e.hold));
+    }
+  }
+
+  // CPython's order: every weak reference to the garbage already reads dead; call back those
+  // that are not garbage themselves, then break the cycles and let the objects go.
+  void free_garbage(gc::collection_info& info) {
+    std::vector<weakref_node*> calls;
+    calls.reserve(garbage_.size());
+    bool any_call = false;
+    for (auto& g : garbage_) {
+      calls.push_back(header_of_hold(g).detach_all());
+      any_call = any_call || calls.back();
+    }
+    if (any_call) {
+      std::unordered_map<weakref_node*, std::size_t> inside;
+      count_weak_handles census;
+      census.inside = &inside;
+      gc::visitor counting(gc::visitor::mode::count, &census);
+      traverse_garbage(counting);
+      for (auto* chain : calls) object_header::fire_chain(without_garbage_refs(chain, inside));
+    }
+    gc::visitor clearing(gc::visitor::mode::clear, nullptr);
+    auto deaths = gc_garbage_deaths_here;
+    traverse_garbage(clearing);
+    auto found = garbage_.size();
+    std::vector<std::shared_ptr<const void>>().swap(garbage_);
+    info.collected = gc_garbage_deaths_here - deaths;
+    info.uncollectable = found > info.collected ? found - info.collected : 0;
+  }
+
+  static object_header& header_of_hold(const std::shared_ptr<const void>& hold) noexcept {
+    return *std::get_deleter<object_header>(hold);
+  }
+
+  void traverse_garbage(gc::visitor& visit) noexcept {
+    for (auto& g : garbage_) {
+      try {
+        auto& record = gc_record_of(header_of_hold(g));
+        record.type->traverse(record.object(), visit);
+      } catch (...) {
+        report_unraisable(std::current_exception(), "weakref::gc traverse");
+      }
+    }
+  }
+
+  // Drops from a call chain the weak references all of whose handles garbage holds (CPython
+  // does not call back a weakref that is itself garbage); the chain's own handle is the +1.
+  static weakref_node* without_garbage_refs(
+      weakref_node* chain, const std::unordered_map<weakref_node*, std::size_t>& inside) {
+    weakref_node* kept = nullptr;
+    weakref_node** tail = &kept;
+    while (chain) {
+      auto* node = chain;
+      chain = node->next_;
+      node->next_ = nullptr;
+      auto held = inside.find(node);
+      if (held != inside.end() &&
+          held->second + 1 >= node->handles_.load(std::memory_order_acquire)) {
+        node->release();
+      } else {
+        *tail = node;
+        tail = &node->next_;
+      }
+    }
+    return kept;
+  }
+
+  std::vector<entry> snapshot_;
+  std::vector<std::shared_ptr<const void>> garbage_;
+  std::size_t examined_ = 0;
+  bool reprieved_ = false;
+};
+
+inline void gc_collect_automatically() noexcept {
+  try {
+    gc_collector::collect(false);
+  } catch (...) {
+    report_unraisable(std::current_exception(), "weakref::gc automatic collection");
+  }
+}
+
+}  // namespace weakref::detail

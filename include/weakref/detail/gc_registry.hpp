@@ -1,0 +1,189 @@
+// weakref/detail/gc_registry.hpp — the cycle collector's per-object record and the lists of
+// tracked objects: what weakref::make_shared adds for a type with traverse, what the object's
+// death removes, and the verdict a collection leaves on the objects it examines.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <thread>
+#include <typeinfo>
+
+#include "weakref/detail/object_header.hpp"
+
+namespace weakref::gc {
+class visitor;
+}
+
+namespace weakref::detail {
+
+// What the collector needs of a tracked type: one per (T, allocator), as a constant.
+struct gc_type {
+  void (*traverse)(void* object, gc::visitor& visit);
+  const std::type_info* type;
+  std::size_t object_offset;  // from the record's address to the object's
+};
+
+// A collection's verdict on an object, read by every weak reference lock (weakref_node::lock).
+enum gc_verdict_bits : std::uint8_t {
+  gc_pending = 1,    // condemned, being re-checked: locks wait for the decision
+  gc_condemned = 2,  // garbage: weak references read dead, the object is being freed
+};
+
+// gc_record: the collector's state for one tracked object. It sits at the front of the
+// object's block, right before std::shared_ptr's control block, so the collector finds it from
+// the object_header (the deleter, inside the control block) at a constant distance:
+//
+//   [ gc_record | control block (..., object_header, ...) | T ]
+//
+// Its only non-trivial member, `self`, is reset when the object dies; the rest stays readable
+// until the block is freed (weak references read `verdict` after death).
+struct gc_record {
+  gc_record* prev = nullptr;  // in its shard's list, under the shard's lock
+  gc_record* next = nullptr;
+  const gc_type* type = nullptr;
+  std::weak_ptr<const void> self;  // the object's counts: use_count() and lock()
+  std::atomic<std::uint8_t> verdict{0};
+  std::uint8_t shard = 0;
+  // Scratch of the collection that holds the collector's lock: the record's slot in that
+  // collection's snapshot (valid when the slot points back at this record).
+  std::uint32_t slot = 0;
+
+  void* object() const noexcept {
+    return const_cast<std::byte*>(reinterpret_cast<const std::byte*>(this)) + type->object_offset;
+  }
+};
+
+// A spin lock for the shards: taken for a few pointer writes by the owner thread's
+// allocations and deaths, and for one snapshot pass by a collection.
+class gc_spin_lock {
+ public:
+  void lock() noexcept {
+    for (unsigned spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (++spins >= 64) std::this_thread::yield();
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+// The tracked objects, in shards so that threads allocating and freeing them rarely meet:
+// each thread links its allocations into its own shard; a death unlinks from the object's.
+struct alignas(64) gc_shard {
+  gc_spin_lock lock;
+  gc_record* head = nullptr;
+  std::size_t allocations = 0;  // since the last collection (gc::get_count)
+};
+
+struct gc_registry {
+  static constexpr std::size_t shard_count = 16;
+  gc_shard shards[shard_count];
+  // The object_header's offset inside std::shared_ptr's control block, learnt from the first
+  // tracked object and checked on every other: the record is found from the header by it.
+  std::atomic<std::ptrdiff_t> header_offset{-1};
+  std::atomic<std::uint32_t> next_shard{0};
+  // Automatic collection (gc::enable): tracked allocations counted towards the threshold.
+  std::atomic<bool> enabled{false};
+  std::atomic<std::size_t> threshold{700};
+  std::atomic<std::size_t> pending_allocations{0};
+
+  // Never destroyed: objects may die during static destruction, after any static here.
+  static gc_registry& instance() noexcept {
+    static gc_registry* registry = new gc_registry();
+    return *registry;
+  }
+
+  gc_shard& my_shard() noexcept {
+    thread_local std::uint32_t mine = 0;  // shard index + 1; 0 until first used
+    if (mine == 0) mine = next_shard.fetch_add(1, std::memory_order_relaxed) % shard_count + 1;
+    return shards[mine - 1];
+  }
+};
+
+// Garbage objects that died on this thread so far (collect() counts what it freed).
+inline thread_local std::size_t gc_garbage_deaths_here = 0;
+
+inline gc_record& gc_record_of(const object_header& header) noexcept {
+  auto offset = gc_registry::instance().header_offset.load(std::memory_order_relaxed);
+  auto* at = const_cast<std::byte*>(reinterpret_cast<const std::byte*>(&header));
+  return *reinterpret_cast<gc_record*>(at - offset - sizeof(gc_record));
+}
+
+// Automatic collection after `threshold` tracked allocations; defined in gc.hpp.
+void gc_collect_automatically() noexcept;
+
+// Tracks the object of `owner`, whose block starts with `record`'s storage. Leaves it
+// untracked (a root, as an object without traverse) in the one case the record could not be
+// found from the header again: a standard library whose control block puts the deleter at
+// different offsets for different types (none known does).
+inline void gc_track(const std::shared_ptr<const void>& owner, void* record_storage,
+                     const gc_type& type) noexcept {
+  auto& registry = gc_registry::instance();
+  auto* header = std::get_deleter<object_header>(owner);
+  auto offset = reinterpret_cast<std::byte*>(header) -
+                (static_cast<std::byte*>(record_storage) + sizeof(gc_record));
+  std::ptrdiff_t expected = -1;
+  if (!registry.header_offset.compare_exchange_strong(expected, offset,
+                                                      std::memory_order_relaxed) &&
+      expected != offset) {
+    return;
+  }
+  auto* record = new (record_storage) gc_record();
+  record->type = &type;
+  record->self = owner;
+  header->set_tracked();
+
+  auto& shard = registry.my_shard();
+  record->shard = static_cast<std::uint8_t>(&shard - registry.shards);
+  shard.lock.lock();
+  record->next = shard.head;
+  if (shard.head) shard.head->prev = record;
+  shard.head = record;
+  ++shard.allocations;
+  shard.lock.unlock();
+
+  if (registry.enabled.load(std::memory_order_relaxed) &&
+      registry.pending_allocations.fetch_add(1, std::memory_order_relaxed) + 1 >=
+          registry.threshold.load(std::memory_order_relaxed)) {
+    gc_collect_automatically();
+  }
+}
+
+// A tracked object's death: off its shard's list, and its counts let go.
+inline void object_header::untrack(object_header& header) noexcept {
+  auto& registry = gc_registry::instance();
+  auto& record = gc_record_of(header);
+  auto& shard = registry.shards[record.shard];
+  shard.lock.lock();
+  if (record.prev) {
+    record.prev->next = record.next;
+  } else {
+    shard.head = record.next;
+  }
+  if (record.next) record.next->prev = record.prev;
+  shard.lock.unlock();
+  if (record.verdict.load(std::memory_order_relaxed) & gc_condemned) ++gc_garbage_deaths_here;
+  // The weak count it held cannot be the last: the strong owners hold one until we return.
+  record.self.reset();
+}
+
+inline bool gc_admits(const object_header& header, bool locked) noexcept {
+  auto& record = gc_record_of(header);
+  // Pairs with the collector's fence between condemning and re-reading the use counts: either
+  // the collector sees the reference this lock took, or this lock sees the verdict.
+  if (locked) std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto verdict = record.verdict.load(std::memory_order_acquire);
+  for (unsigned spins = 0; verdict & gc_pending; ++spins) {
+    if (spins >= 64) std::this_thread::yield();
+    verdict = record.verdict.load(std::memory_order_acquire);
+  }
+  return (verdict & gc_condemned) == 0;
+}
+
+}  // namespace weakref::detail

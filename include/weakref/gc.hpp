@@ -1,0 +1,178 @@
+// weakref/gc.hpp — weakref::gc: a cycle collector for objects owned by std::shared_ptr, with
+// CPython's rules for the weak references and finalizers on them.
+// Python: the gc module (gc.collect, gc.enable, gc.disable, gc.get_objects, gc.callbacks, ...).
+//
+// Example:
+//   struct node {
+//     std::shared_ptr<node> next;           // a strong edge
+//     weakref::ref<node> parent;             // a weak edge
+//     template <class V> void traverse(V& visit) { visit("next", next); visit(parent); }
+//   };
+//   auto a = weakref::make_shared<node>();   // tracked: its type has traverse
+//   auto b = weakref::make_shared<node>();
+//   a->next = b;
+//   b->next = a;                             // a cycle: std::shared_ptr alone leaks it
+//   weakref::ref<node> r(a, [] { std::puts("a was collected"); });
+//   a.reset();
+//   b.reset();
+//   weakref::gc::collect();                  // prints "a was collected"; returns 2
+//
+// Tracking: an object made by weakref::make_shared / allocate_shared is tracked when its type
+// has a member `template <class V> void traverse(V&)`, or a free `traverse(T&, V&)` found by
+// argument-dependent lookup. traverse visits every member that holds a std::shared_ptr to
+// another object (see weakref::gc::visitor for what it accepts). Objects of other types, and
+// objects made by std::make_shared, are not tracked and cost nothing more: they are roots,
+// so whatever they own is alive. A tracked object costs 48 bytes more than an untracked one.
+//
+// What collect() frees: the tracked objects that no owner outside the tracked objects keeps
+// alive (CPython's algorithm: each object's use count minus the strong edges traverse shows
+// from other tracked objects; what has owners left, and all it reaches, is alive). It frees
+// them by releasing the strong edges their traverse shows (shared_ptrs reset, containers
+// cleared), so their destructors run as for any shared_ptr death, on the collecting thread.
+// Before that, as in CPython 3.11: every weakref::ref / proxy / weak_method / container entry
+// of the garbage reads dead, then the callbacks run of those weak references that are not
+// garbage themselves (a ref held only by garbage never calls back), finalizers included.
+// An object alive from outside, and everything it reaches, is never touched.
+//
+// Lifetime and thread-safety: collect() may be called on any thread while other threads run;
+// one analysis runs at a time, while callbacks and destructors run outside any collector
+// lock (another thread's collect() may then proceed). A collect() called from a callback,
+// destructor or traverse that a collection runs on the same thread returns 0 at once (as
+// CPython's gc.collect() inside a collection). Other threads are not paused: a thread that
+// allocates or frees a tracked object waits at most for one collection's pass over its
+// shard of the tracked list. What a collection guarantees to other threads:
+//  - It never frees or changes an object that a strong reference keeps alive from outside
+//    the tracked graph, provided (1) traverse and concurrent writers of the members it
+//    visits are synchronized (traverse reads the members: guard them as for any read from
+//    another thread), and (2) no thread holds a cycle only "hand over hand", taking one
+//    member's strong reference from the previous one's field and letting that one go, in step
+//    with the collection (the counts of such a walk can look constant; see docs/design.md).
+//  - weakref::ref / proxy / weak_method / weak container lookups on another thread during a
+//    collection either get a live object that the collection then leaves alone, or nothing
+//    (the object was condemned). A lock that meets an object being re-checked waits for the
+//    verdict (microseconds). Such a lock never says "dead" about an object that then lives.
+//  - std::weak_ptr cannot be intercepted: a std::weak_ptr::lock() during a collection may
+//    return an object the collection has condemned. The holder then has a garbage object:
+//    its weakref refs already read dead, the strong edges its traverse shows are released
+//    while it is held, and it is destroyed (on the holder's thread) when the holder lets go;
+//    the collection counts it as uncollectable. A collection that sees such a lock before it
+//    decides keeps the whole candidate set instead (collection_info::reprieved).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "weakref/detail/gc_collector.hpp"
+#include "weakref/detail/gc_registry.hpp"
+#include "weakref/detail/gc_visitor.hpp"
+#include "weakref/make_shared.hpp"
+
+namespace weakref::gc {
+
+// weakref::gc::collect()
+//
+// A full collection (see the top of this header). Returns how many garbage objects it freed
+// (their last owner was released by it, on this thread). 0 when called on a thread that is
+// already inside a collection.
+// Throws: std::logic_error if a traverse reports more strong references to an object than it
+// has owners (a shared_ptr visited twice, or one the object does not own); an exception a
+// traverse throws while the garbage is being found. Either way the collection is abandoned
+// and nothing was freed or changed. std::bad_alloc as any allocation.
+inline std::size_t collect() { return detail::gc_collector::collect(true); }
+
+// weakref::gc::is_tracked(obj)
+//
+// Whether the cycle collector tracks `obj`'s object (made by weakref::make_shared with a
+// type that has traverse). False for empty and non-weakrefable pointers.
+template <class T>
+bool is_tracked(const std::shared_ptr<T>& obj) noexcept {
+  auto* header = std::get_deleter<detail::object_header>(obj);
+  return header && header->tracked();
+}
+
+// weakref::gc::enable(), disable(), isenabled()
+//
+// Automatic collection: when enabled, a tracked allocation that brings the count of tracked
+// allocations since the last collection to the threshold runs collect() on the allocating
+// thread, inside weakref::make_shared (an exception it throws goes to the unraisable hook).
+// NOTE: off by default, unlike CPython: a collection runs destructors and callbacks, and in
+// C++ an arbitrary make_shared call is rarely a safe place for them. Enable it where it is.
+inline void enable() noexcept {
+  detail::gc_registry::instance().enabled.store(true, std::memory_order_relaxed);
+}
+inline void disable() noexcept {
+  detail::gc_registry::instance().enabled.store(false, std::memory_order_relaxed);
+}
+inline bool isenabled() noexcept {
+  return detail::gc_registry::instance().enabled.load(std::memory_order_relaxed);
+}
+
+// weakref::gc::set_threshold(n), get_threshold()
+//
+// The number of tracked allocations after which an automatic collection runs (CPython's
+// threshold0, default 700). 0 turns automatic collection off, as in CPython.
+inline void set_threshold(std::size_t allocations) noexcept {
+  detail::gc_registry::instance().threshold.store(allocations == 0 ? SIZE_MAX : allocations,
+                                                  std::memory_order_relaxed);
+}
+inline std::size_t get_threshold() noexcept {
+  auto n = detail::gc_registry::instance().threshold.load(std::memory_order_relaxed);
+  return n == SIZE_MAX ? 0 : n;
+}
+
+// weakref::gc::get_count()
+//
+// Tracked allocations since the last collection (CPython's count of generation 0).
+inline std::size_t get_count() noexcept { return detail::gc_collector::allocations(); }
+
+// weakref::gc::get_objects()
+//
+// A strong reference to every tracked object alive now (not those a collection condemned).
+// O(tracked objects); the references keep them alive while you hold the vector.
+inline std::vector<std::shared_ptr<const void>> get_objects() {
+  return detail::gc_collector::objects();
+}
+
+// weakref::gc::get_stats()
+//
+// Collections run so far, and the objects they freed and could not free.
+inline stats get_stats() {
+  auto& g = detail::gc_collector::globals();
+  std::lock_guard lock(g.stats_mutex);
+  return g.totals;
+}
+
+// weakref::gc::callback, add_callback(cb), remove_callback(id)
+//
+// CPython's gc.callbacks: cb(phase::start, info) before each collection and
+// cb(phase::stop, info) after it, on the collecting thread, outside the collector's locks.
+// An exception a callback throws goes to the unraisable hook. add_callback returns an id for
+// remove_callback, which returns whether it removed one.
+using callback = detail::gc_collector::callback;
+
+inline std::size_t add_callback(callback cb) {
+  auto& g = detail::gc_collector::globals();
+  std::lock_guard lock(g.stats_mutex);
+  g.callbacks.emplace_back(g.next_callback_id, std::move(cb));
+  return g.next_callback_id++;
+}
+
+inline bool remove_callback(std::size_t id) {
+  callback removed;  // destroyed after the lock is let go
+  auto& g = detail::gc_collector::globals();
+  std::lock_guard lock(g.stats_mutex);
+  for (auto it = g.callbacks.begin(); it != g.callbacks.end(); ++it) {
+    if (it->first == id) {
+      removed = std::move(it->second);
+      g.callbacks.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace weakref::gc
