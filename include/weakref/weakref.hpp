@@ -8,6 +8,7 @@
 #include "weakref/make_shared.hpp"
 #include "weakref/proxy.hpp"
 #include "weakref/ref.hpp"
+#include "weakref/signal.hpp"
 #include "weakref/unraisable.hpp"
 #include "weakref/weak_key_map.hpp"
 #include "weakref/weak_method.hpp"

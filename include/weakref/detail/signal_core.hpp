@@ -1,0 +1,308 @@
+// weakref/detail/signal_core.hpp — the state behind weakref::signal: the slots (one heap node
+// each, shared with their connections) and the copy-on-write slot lists that emissions walk.
+//
+// Ownership (all counts are intrusive):
+//   signal ──1──> signal_core <──1── each slot_list, each slot
+//   signal_core ──> the current slot_list ──1 per entry──> slot
+//   connection ──1──> slot
+// The core is freed when the signal, every list and every slot are gone, so a slot or a
+// connection may outlive its signal, and a slot may destroy the signal during an emission (the
+// list that emission pinned keeps the core alive until the emission ends).
+//
+// Emission pins the current list (a few instructions under a spin lock) and walks a prefix of
+// it that never changes: connect appends past the end (publishing the new size with release),
+// and everything else (pruning, growing, disconnect_all) publishes a new list and retires the
+// old one, which its last pinning emission frees.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <utility>
+
+namespace weakref::detail {
+
+class signal_core;
+
+// One connected slot: a callable, or an object and what to call on it. Never changes after
+// construction except `connected_`, which goes false once, on disconnect or the object's death.
+class signal_slot_base {
+ public:
+  signal_slot_base(const signal_slot_base&) = delete;
+  signal_slot_base& operator=(const signal_slot_base&) = delete;
+
+  virtual void retain() noexcept = 0;
+  virtual void release() noexcept = 0;
+
+  bool connected() const noexcept {
+    return connected_.load(std::memory_order_acquire) && !expired();
+  }
+  // The connection's disconnect(): idempotent, any thread.
+  inline void disconnect() noexcept;
+
+  // The emission's test: a relaxed load (a disconnection that happens-before the test is seen).
+  bool connected_now() const noexcept { return connected_.load(std::memory_order_relaxed); }
+
+  // Disconnects a slot that never made it into a list (connect failed): no bookkeeping.
+  void abandon() noexcept {
+    connected_.store(false, std::memory_order_relaxed);
+    on_disconnect();
+  }
+
+ protected:
+  explicit signal_slot_base(signal_core& core) noexcept;
+  virtual ~signal_slot_base();
+
+  // Called once, by the thread that disconnected the slot explicitly.
+  virtual void on_disconnect() noexcept {}
+  // Whether the slot's object is dead (a tracked slot whose death is still being reported).
+  virtual bool expired() const noexcept { return false; }
+  // The object died: called once, from its death hook.
+  inline void disconnect_by_death() noexcept;
+
+ private:
+  friend class signal_core;
+  template <class...>
+  friend class signal_slot;
+
+  std::atomic<bool> connected_{true};
+  signal_core* core_;
+};
+
+// An immutable-prefix array of slots: [0, size) never changes while the list lives.
+class slot_list {
+ public:
+  // Slot array right after the list, in the same allocation.
+  signal_slot_base** slots() noexcept { return reinterpret_cast<signal_slot_base**>(this + 1); }
+  std::size_t size(std::memory_order order) const noexcept { return size_.load(order); }
+
+ private:
+  friend class signal_core;
+  slot_list(signal_core& core, std::size_t capacity) noexcept : capacity_(capacity), core_(&core) {}
+
+  std::size_t pins_ = 0;  // emissions walking this list; guarded by the core's spin lock
+  std::atomic<std::size_t> size_{0};
+  std::size_t capacity_;
+  signal_core* core_;  // holds a reference
+};
+static_assert(alignof(slot_list) >= alignof(signal_slot_base*));
+
+class signal_core {
+ public:
+  signal_core() noexcept = default;
+  signal_core(const signal_core&) = delete;
+  signal_core& operator=(const signal_core&) = delete;
+
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // The current list, pinned (or null when no slot was connected since the last clear):
+  // the caller walks it, then calls unpin.
+  slot_list* pin() noexcept {
+    slot_list* list = lock();
+    if (list) ++list->pins_;
+    unlock(list);
+    return list;
+  }
+  // Ends a walk. May free `list` (if it was retired meanwhile) and then the core itself.
+  void unpin(slot_list* list) noexcept {
+    slot_list* head = lock();
+    bool last = --list->pins_ == 0 && list != head;
+    unlock(head);
+    if (last) destroy(list);
+  }
+
+  // Live (connected) slots. Exact, except while an object of a tracked slot is dying.
+  std::size_t size() const noexcept { return live_.load(std::memory_order_acquire); }
+
+  // Appends `slot` (the list takes a new reference). Throws std::bad_alloc (nothing changed).
+  void add(signal_slot_base& slot) {
+    slot_list* retired = nullptr;
+    {
+      std::lock_guard guard(mutex_);
+      slot_list* list = current();
+      std::size_t n = list ? list->size(std::memory_order_relaxed) : 0;
+      if (!list || n == list->capacity_) {
+        // Grow and drop the disconnected slots at once: room for twice the live ones.
+        std::size_t live = live_.load(std::memory_order_relaxed);
+        retired = rebuild(live < 4 ? 8 : 2 * live + 2);  // may throw: nothing changed yet
+        list = current();
+        n = list->size(std::memory_order_relaxed);
+      }
+      slot.retain();
+      list->slots()[n] = &slot;
+      list->size_.store(n + 1, std::memory_order_release);  // emissions started later see it
+      listed_.store(n + 1, std::memory_order_relaxed);
+      live_.fetch_add(1, std::memory_order_release);
+    }
+    if (retired) destroy(retired);
+  }
+
+  // Disconnects every slot; with `closing`, the signal is being destroyed.
+  void disconnect_all(bool closing) noexcept {
+    slot_list* retired = nullptr;
+    {
+      std::lock_guard guard(mutex_);
+      closed_ = closing;
+      slot_list* list = current();
+      if (!list) return;
+      std::size_t n = list->size(std::memory_order_relaxed);
+      for (std::size_t i = 0; i < n; ++i) {
+        signal_slot_base* slot = list->slots()[i];
+        if (slot->connected_.exchange(false, std::memory_order_acq_rel)) {
+          slot->on_disconnect();
+          live_.fetch_sub(1, std::memory_order_release);
+        }
+      }
+      retired = publish(nullptr);
+      listed_.store(0, std::memory_order_relaxed);
+    }
+    if (retired) destroy(retired);  // outside the lock: may destroy callables (user code)
+  }
+
+ private:
+  friend class signal_slot_base;
+
+  ~signal_core() = default;
+
+  static constexpr std::uintptr_t locked_bit = 1;
+
+  // A slot went from connected to disconnected. Drops the dead entries once they outnumber
+  // the live ones (amortized O(1) per disconnection); never throws.
+  void slot_gone() noexcept {
+    std::size_t live = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    if (listed_.load(std::memory_order_relaxed) <= 2 * live + 16) return;
+    slot_list* retired = nullptr;
+    {
+      std::lock_guard guard(mutex_);
+      slot_list* list = current();
+      live = live_.load(std::memory_order_relaxed);
+      if (closed_ || !list || list->size(std::memory_order_relaxed) <= 2 * live + 16) return;
+      try {
+        retired = rebuild(live < 4 ? 8 : 2 * live);
+      } catch (const std::bad_alloc&) {
+        return;  // keep the dead entries; a later disconnection tries again
+      }
+    }
+    if (retired) destroy(retired);
+  }
+
+  // The current list; only writers (under mutex_) call this, and only they change it.
+  slot_list* current() const noexcept {
+    return reinterpret_cast<slot_list*>(head_.load(std::memory_order_relaxed) & ~locked_bit);
+  }
+
+  // Publishes a copy of the current list's connected slots, with room for `capacity`; returns
+  // the old list if the caller must free it (no emission pins it). Called under mutex_.
+  slot_list* rebuild(std::size_t capacity) {
+    void* memory = ::operator new(sizeof(slot_list) + capacity * sizeof(signal_slot_base*));
+    auto* fresh = new (memory) slot_list(*this, capacity);
+    retain();
+    std::size_t n = 0;
+    if (slot_list* list = current()) {
+      std::size_t size = list->size(std::memory_order_relaxed);
+      for (std::size_t i = 0; i < size && n < capacity; ++i) {
+        signal_slot_base* slot = list->slots()[i];
+        if (!slot->connected_.load(std::memory_order_acquire)) continue;
+        slot->retain();
+        fresh->slots()[n++] = slot;
+      }
+    }
+    fresh->size_.store(n, std::memory_order_relaxed);
+    listed_.store(n, std::memory_order_relaxed);
+    return publish(fresh);
+  }
+
+  // Makes `fresh` current; returns the old list if nobody pins it (the caller frees it after
+  // releasing mutex_); otherwise its last unpin frees it.
+  slot_list* publish(slot_list* fresh) noexcept {
+    slot_list* old = lock();
+    bool unpinned = old && old->pins_ == 0;
+    unlock(fresh);
+    return unpinned ? old : nullptr;
+  }
+
+  // Frees a retired list: releases its slots (which may run a callable's destructor, so never
+  // under a lock) and its reference to the core.
+  static void destroy(slot_list* list) noexcept {
+    std::size_t n = list->size(std::memory_order_relaxed);
+    signal_core* core = list->core_;
+    for (std::size_t i = 0; i < n; ++i) list->slots()[i]->release();
+    list->~slot_list();
+    ::operator delete(list);
+    core->release();
+  }
+
+  // Spin lock on bit 0 of head_: it only guards reading the head with a pin count change, a
+  // few instructions, so spinning (then yielding) beats a kernel mutex on every emission.
+  slot_list* lock() noexcept {
+    auto state = head_.load(std::memory_order_relaxed);
+    for (unsigned spins = 0;; ++spins) {
+      if ((state & locked_bit) == 0 &&
+          head_.compare_exchange_weak(state, state | locked_bit, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+        return reinterpret_cast<slot_list*>(state);
+      }
+      if (spins >= 64) std::this_thread::yield();
+      state = head_.load(std::memory_order_relaxed);
+    }
+  }
+  void unlock(slot_list* head) noexcept {
+    head_.store(reinterpret_cast<std::uintptr_t>(head), std::memory_order_release);
+  }
+
+  std::atomic<std::size_t> refs_{1};
+  std::atomic<std::uintptr_t> head_{0};  // the current slot_list | locked_bit
+  std::atomic<std::size_t> live_{0};     // connected slots
+  std::atomic<std::size_t> listed_{0};   // entries in the current list, disconnected included
+  std::mutex mutex_;                     // serializes the writers: add, rebuild, disconnect_all
+  bool closed_ = false;                  // the signal is gone: no more pruning (under mutex_)
+};
+
+inline signal_slot_base::signal_slot_base(signal_core& core) noexcept : core_(&core) {
+  core.retain();
+}
+
+inline signal_slot_base::~signal_slot_base() { core_->release(); }
+
+inline void signal_slot_base::disconnect() noexcept {
+  if (!connected_.exchange(false, std::memory_order_acq_rel)) return;
+  on_disconnect();
+  core_->slot_gone();
+}
+
+inline void signal_slot_base::disconnect_by_death() noexcept {
+  if (connected_.exchange(false, std::memory_order_acq_rel)) core_->slot_gone();
+}
+
+// A handle on a slot: one reference.
+class slot_ref {
+ public:
+  slot_ref() noexcept = default;
+  explicit slot_ref(signal_slot_base* adopted) noexcept : slot_(adopted) {}
+  slot_ref(const slot_ref& other) noexcept : slot_(other.slot_) {
+    if (slot_) slot_->retain();
+  }
+  slot_ref(slot_ref&& other) noexcept : slot_(std::exchange(other.slot_, nullptr)) {}
+  slot_ref& operator=(slot_ref other) noexcept {
+    std::swap(slot_, other.slot_);
+    return *this;
+  }
+  ~slot_ref() {
+    if (slot_) slot_->release();
+  }
+  signal_slot_base* get() const noexcept { return slot_; }
+  signal_slot_base* operator->() const noexcept { return slot_; }
+  explicit operator bool() const noexcept { return slot_ != nullptr; }
+
+ private:
+  signal_slot_base* slot_ = nullptr;
+};
+
+}  // namespace weakref::detail
