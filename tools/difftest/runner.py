@@ -17,18 +17,26 @@ import weakref
 
 
 class Trace:
-    """Stdout lines, counted so that stderr notes can name a line by its 0-based index."""
+    """Stdout lines, counted so that stderr notes can name a line by its 0-based index.
+
+    While a `gc` runs, lines go to a buffer instead (one per running `gc`, innermost last): the
+    `gc` op prints them sorted once the collection is over (LANGUAGE.md, "Cycles and the
+    collector"), so a line's index is known only then.
+    """
 
     def __init__(self):
         self.lines = 0
+        self.buffers = []  # one list of (line, eq-after-death?) per `gc` running
 
-    def out(self, line):
+    def out(self, line, eq_after_death=False):
+        if self.buffers:
+            self.buffers[-1].append((line, eq_after_death))
+            return
+        if eq_after_death:
+            # This `eq` line answers differently by design (see difftest.py).
+            sys.stderr.write(f"deliberate eq-after-death {self.lines}\n")
         sys.stdout.write(line + "\n")
         self.lines += 1
-
-    def note_eq_after_death(self):
-        # The `eq` line about to be printed answers differently by design (see difftest.py).
-        sys.stderr.write(f"deliberate eq-after-death {self.lines}\n")
 
 
 TRACE = Trace()
@@ -42,18 +50,43 @@ def out(line):
 # The objects of a scenario
 
 
-class Obj:
-    """A named object owning an insertion-ordered set of children.
+class Deaths:
+    """How many scenario objects have died so far (what `gc N` reports the change of)."""
 
-    Slots, so that dealloc runs the weakref callbacks first and then clears `children`, whose
-    dict releases its keys in insertion order: the order the language prescribes.
+    count = 0
+
+
+class Tombstone:
+    """Counts its owner's death: each Obj holds the only reference to one, in its last slot.
+
+    The count lives here rather than in an Obj.__del__, so that Obj keeps no finalizer of its
+    own: its deallocation and CPython's collection of it stay exactly what is under test. (In a
+    collection the tombstone is garbage too and its __del__ runs there, before the Obj is
+    freed: still inside gc.collect(), which is all `gc N` needs.)
     """
 
-    __slots__ = ("name", "children", "__weakref__")
+    __slots__ = ()
+
+    def __del__(self):
+        Deaths.count += 1
+
+
+class Obj:
+    """A named object owning an insertion-ordered set of children and a list of weak
+    references (`hold`).
+
+    Slots, so that dealloc runs the weakref callbacks first and then clears the slots in the
+    order of their names (CPython sorts __slots__): `children`, whose dict releases its keys in
+    insertion order, then `held`, then the rest. That is the order the language prescribes.
+    """
+
+    __slots__ = ("children", "held", "name", "tombstone", "__weakref__")
 
     def __init__(self, name):
         self.name = name
         self.children = {}  # child object -> None; a dict keyed by identity keeps order
+        self.held = []  # weak reference objects (refs, proxies, weak methods) kept by `hold`
+        self.tombstone = Tombstone()
 
     def meth(self):
         return self.name
@@ -208,6 +241,32 @@ def op_disown(p, c):
     parent.children.pop(child, None)
 
 
+def op_hold(p, r):
+    parent, weak = STATE.obj(p), STATE.wref(r).obj
+    parent.held.append(weak)  # the weak reference object itself: a ref held only by garbage is
+    # garbage too, and CPython's collector never calls it back
+
+
+# ---------------------------------------------------------------------------------------------
+# The collector
+
+
+def op_gc():
+    """A full collection. What runs meanwhile prints sorted, then `gc N`: the scenario objects
+    that died while gc.collect() ran. Inside a collection (from a callback) gc.collect() does
+    nothing and returns 0, as the library's collect()."""
+    TRACE.buffers.append([])
+    before = Deaths.count
+    try:
+        gc.collect()
+    finally:
+        printed = TRACE.buffers.pop()
+    died = Deaths.count - before
+    for line, eq_after_death in sorted(printed):
+        TRACE.out(line, eq_after_death)
+    out(f"gc {died}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Weak references
 
@@ -290,9 +349,8 @@ def op_eq(r1, r2):
     # refs with refs, weak methods with weak methods (extension); proxies have no ==.
     if a.kind != b.kind or a.kind == "proxy":
         raise WrongKind(r1)
-    if not referent_alive(a) or not referent_alive(b):
-        TRACE.note_eq_after_death()
-    out(f"eq {r1} {r2} {a.obj == b.obj}")
+    dead = not referent_alive(a) or not referent_alive(b)
+    TRACE.out(f"eq {r1} {r2} {a.obj == b.obj}", eq_after_death=dead)
 
 
 def op_alive(r):
@@ -591,7 +649,8 @@ def op_raise():
 # Dispatch
 
 OPS = {
-    "new": op_new, "drop": op_drop, "own": op_own, "disown": op_disown,
+    "new": op_new, "drop": op_drop, "own": op_own, "disown": op_disown, "hold": op_hold,
+    "gc": op_gc,
     "ref": lambda *a: op_ref_or_proxy("ref", *a),
     "proxy": lambda *a: op_ref_or_proxy("proxy", *a),
     "wmethod": op_wmethod, "delref": op_delref, "deref": op_deref, "eq": op_eq,

@@ -29,15 +29,27 @@
 #include <variant>
 #include <vector>
 
+#include "weakref/gc.hpp"
 #include "weakref/weakref.hpp"
 
 namespace {
 
 // ---- output -------------------------------------------------------------------------------
 
+// While a `gc` runs, lines go to its buffer (innermost last): it prints them sorted when the
+// collection is over (LANGUAGE.md, "Cycles and the collector").
+std::vector<std::vector<std::string>>& gc_buffers() {
+  static auto* b = new std::vector<std::vector<std::string>>;
+  return *b;
+}
+
 // stdout directly (not a buffer of ours): finalizers print from the library's std::atexit hook,
 // after main returned; stdio is flushed after every atexit handler ran.
 void emit(const std::string& line) {
+  if (!gc_buffers().empty()) {
+    gc_buffers().back().push_back(line);
+    return;
+  }
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
 }
@@ -63,20 +75,60 @@ std::string py_bool(bool b) { return b ? "True" : "False"; }
 
 // ---- the scenario's values ----------------------------------------------------------------
 
-// A scenario object: a name and an insertion-ordered set of strongly held children.
+// Deaths of scenario objects, for `gc N` (the runner's own count, not collect()'s answer).
+struct death_count {
+  std::size_t all = 0;             // every scenario object that died so far
+  std::size_t in_callbacks = 0;    // of those, deaths inside a callback that a `gc` ran
+  unsigned callback_depth = 0;     // callbacks (and finalizers) running now, nested
+  unsigned gc_callback_depth = 0;  // callback_depth when the innermost running `gc` began
+};
+death_count& deaths() {
+  static death_count d;
+  return d;
+}
+
+// Marks a callback or finalizer as running (deaths it causes are not the collector's own).
+struct in_callback {
+  in_callback() { ++deaths().callback_depth; }
+  ~in_callback() { --deaths().callback_depth; }
+  in_callback(const in_callback&) = delete;
+  in_callback& operator=(const in_callback&) = delete;
+};
+
+struct obj;
+using wmethod = weakref::weak_method<obj, std::string>;
+using weak_handle = std::variant<weakref::ref<obj>, weakref::proxy<obj>, wmethod>;
+
+// A scenario object: a name, an insertion-ordered set of strongly held children, and the weak
+// references it keeps (`hold`). Its traverse shows both, so weakref::gc tracks it: the
+// collector frees garbage cycles of them, and does not call back a weak reference all of
+// whose handles are in garbage (CPython's rule for a weakref that is itself garbage).
 struct obj {
   explicit obj(std::string n) : name(std::move(n)) {}
   obj(const obj&) = delete;
   obj& operator=(const obj&) = delete;
-  // Children go in insertion order (std::vector's own destructor does not promise one).
+  // Children go in insertion order (std::vector's own destructor does not promise one), then
+  // the weak references it holds: a child's death still calls back a ref only this one holds.
   ~obj() {
+    auto& d = deaths();
+    ++d.all;
+    if (d.callback_depth > d.gc_callback_depth) ++d.in_callbacks;
     auto kids = std::move(children);
     for (auto& kid : kids) kid.reset();
+    auto refs = std::move(held);
+    for (auto& r : refs) r = weakref::ref<obj>();
   }
   std::string meth() const { return name; }  // what the weak methods call
 
+  template <class V>
+  void traverse(V& visit) {
+    visit("children", children);
+    visit("held", held);
+  }
+
   std::string name;
   std::vector<std::shared_ptr<obj>> children;
+  std::vector<weak_handle> held;
 };
 using obj_ptr = std::shared_ptr<obj>;
 
@@ -84,8 +136,6 @@ using wkd = weakref::weak_key_map<obj, std::string>;
 using wvd = weakref::weak_value_map<std::string, obj>;
 using ws = weakref::weak_set<obj>;
 using container = std::variant<wkd, wvd, ws>;
-using wmethod = weakref::weak_method<obj, std::string>;
-using weak_handle = std::variant<weakref::ref<obj>, weakref::proxy<obj>, wmethod>;
 
 // An iteration over a wkd or wvd: holds its container (a Python generator holds its dict) until
 // it is exhausted or closed; the container's own iterator holds the current element strongly.
@@ -228,6 +278,7 @@ void run_line(const std::string& line, bool top_level);
 // A callback: prints `cb <name>`, then runs the op after `cb` unechoed (`raise`: throws).
 auto callback(const std::string& name, std::string nested) {
   return [name, nested] {
+    in_callback running;
     emit("cb " + name);
     if (nested == "raise") throw std::runtime_error("raise");
     if (!nested.empty()) run_line(nested, false);
@@ -266,6 +317,44 @@ void op_disown(const command& c) {
   auto released = std::move(*it);
   kids.erase(it);
 }  // `released`, then `child`: a death can only happen once the op is done with `kids`
+void op_hold(const command& c) {
+  auto parent = object(c.at(0));
+  auto weak = lookup(vars().weak, c.at(1));  // a copy: another handle of the same reference
+  parent->held.push_back(std::move(weak));
+}
+
+// The collector: a full collection; what runs meanwhile prints sorted, then `gc N`, the scenario
+// objects that died meanwhile. Inside a collection (from a callback) collect() returns 0 and
+// does nothing, as CPython's gc.collect().
+void op_gc(const command&) {
+  auto& d = deaths();
+  auto before = d.all;
+  auto before_in_callbacks = d.in_callbacks;
+  auto outer_depth = std::exchange(d.gc_callback_depth, d.callback_depth);
+  gc_buffers().emplace_back();
+  std::size_t collected = 0;
+  try {
+    collected = weakref::gc::collect();
+  } catch (...) {
+    d.gc_callback_depth = outer_depth;
+    gc_buffers().pop_back();
+    throw;
+  }
+  d.gc_callback_depth = outer_depth;
+  auto printed = std::move(gc_buffers().back());
+  gc_buffers().pop_back();
+  std::sort(printed.begin(), printed.end());
+  for (const auto& line : printed) emit(line);
+  auto died = d.all - before;
+  // What collect() says it freed: the deaths outside the callbacks it ran (those are deaths the
+  // callbacks' ops caused). A disagreement shows in the trace, as a mismatch.
+  if (collected != died - (d.in_callbacks - before_in_callbacks)) {
+    emit("collect() returned " + std::to_string(collected) + " but " + std::to_string(died) +
+         " objects died, " + std::to_string(d.in_callbacks - before_in_callbacks) +
+         " of them in callbacks");
+  }
+  emit("gc " + std::to_string(died));
+}
 
 // Weak references.
 void op_ref(const command& c) {
@@ -600,6 +689,7 @@ void op_fin(const command& c) {
   bool raises = c.args.size() > 2;
   auto x = object(c.at(1));
   weakref::finalize f(x, [name = c.at(0), raises] {
+    in_callback running;
     emit("fin " + name);
     if (raises) throw std::runtime_error("raise");
   });
@@ -641,7 +731,9 @@ const std::map<std::string_view, op_spec>& ops() {
   static const std::map<std::string_view, op_spec> table = {
       // objects
       {"new", {op_new, 1, 1}},        {"drop", {op_drop, 1, 1}},      {"own", {op_own, 2, 2}},
-      {"disown", {op_disown, 2, 2}},
+      {"disown", {op_disown, 2, 2}},  {"hold", {op_hold, 2, 2}},
+      // the collector
+      {"gc", {op_gc, 0, 0}},
       // weak references
       {"ref", {op_ref, 2, any}},      {"proxy", {op_ref, 2, any}},    {"wmethod", {op_ref, 2, any}},
       {"delref", {op_delref, 1, 1}},  {"deref", {op_deref, 1, 1}},    {"eq", {op_eq, 2, 2}},
