@@ -358,32 +358,30 @@ struct Listener {
   std::shared_ptr<Listener> owned;
 };
 
-class EventBus {
- public:
-  void subscribe(const std::shared_ptr<Listener>& listener) { listeners_.insert(listener); }
-  void publish(const std::string& event) {
-    std::printf("  publish(%s), listeners: %zu\n", event.c_str(), listeners_.size());
-    for (const auto& listener : listeners_) listener->handle(event);  // a strong ref in hand
-  }
-
- private:
-  weakref::weak_set<Listener> listeners_;
-};
-
 void event_bus() {
   header("11. Use case: an event bus");
-  EventBus bus;
+  weakref::signal<void(const std::string&)> bus;
   auto dialog = weakref::make_shared<Listener>("dialog");
   auto tooltip = weakref::make_shared<Listener>("tooltip");
   auto logger = weakref::make_shared<Listener>("logger");
-  for (const auto& listener : {dialog, tooltip, logger}) bus.subscribe(listener);
+  for (const auto& listener : {dialog, tooltip, logger}) bus.connect(listener, &Listener::handle);
+  // A callable slot lives until disconnected; a scoped_connection disconnects it at scope exit.
+  weakref::scoped_connection console = bus.connect(
+      [](const std::string& event) { std::printf("    console got %s\n", event.c_str()); });
   dialog->owned = std::move(tooltip);  // the dialog holds the only strong ref to the tooltip
-  bus.publish("open");
+  auto publish = [&bus](const char* event) {
+    std::printf("  bus(\"%s\"), connected slots: %zu\n", event, bus.size());
+    bus(event);  // each listener is held strongly while its slot runs
+  };
+  publish("open");
   std::puts("  the dialog drops the tooltip while handling \"close\": it is not notified");
-  bus.publish("close");
-  std::puts("  logger.reset()");
+  publish("close");
+  std::puts("  logger.reset(): its slot is disconnected by the death, no unsubscribe");
   logger.reset();
-  bus.publish("open");
+  publish("open");
+  std::puts("  console.disconnect()");
+  console.disconnect();
+  publish("save");
 }
 
 // ---- 12. Use case: a side table ---------------------------------------------------------------
