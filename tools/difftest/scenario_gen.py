@@ -3,9 +3,20 @@
 `generate(seed)` returns the scenario's lines. The same seed always gives the same scenario.
 
 Validity is kept without simulating deaths, by rules that hold whatever dies when:
-- Ownership cycles: every object gets a rank when created (top-level `new` only), and `own P C`
-  needs rank(P) < rank(C). Nested ops never `new` or `own`, so a name used in a callback names
-  either the object the generator knew or nothing.
+- Ownership: every object gets a rank when created (top-level `new` only), and `own P C` needs
+  rank(P) < rank(C), except among the cycle-capable objects of a gc scenario (below). Nested
+  ops never `new`, `own` or `hold`, so a name used in a callback names either the object the
+  generator knew or nothing.
+- Cycles and the collector: a share of the scenarios (GC_SCENARIOS) build cycles and call `gc`.
+  There each object is created either cycle-capable or plain. Cycle-capable objects own each
+  other in any direction (themselves too); plain objects are never owned by a cycle-capable
+  one, so a plain object is never garbage and never dies inside a `gc`. The order in which one
+  collection calls back different objects is not part of the contract (LANGUAGE.md), so a
+  callback on a cycle-capable object gets only a nested op that neither changes anything
+  another callback reads nor reads anything another callback may change (SAFE_NESTED), and
+  `hascb` never names a ref to a cycle-capable object (CPython keeps `__callback__` set after
+  the collector freed the referent; the library reads false). The objects of a gc scenario
+  are at most MAX_GC_OBJECTS, which bounds every ownership path.
 - Iterations: a container is either iterable ("iter" role: callbacks never name it) or
   callback-touchable ("cb" role: never iterated); weak sets are never iterated. While an
   iteration over C is open (until its `close`), no line names C, except `iter` on a wkd.
@@ -13,7 +24,8 @@ Validity is kept without simulating deaths, by rules that hold whatever dies whe
 - Ownership chains stay short (CPython defers deallocation in very deep chains).
 
 Weights favour deaths inside callbacks (nested `drop`, `delref`, container mutations) and
-deaths while iterations are suspended.
+deaths while iterations are suspended; in gc scenarios, garbage with callbacks, finalizers,
+container entries and weak references held inside it.
 """
 
 import random
@@ -23,6 +35,9 @@ WKD_VALUES = ["a", "b", "c", "d"]
 WVD_KEYS = ["k1", "k2", "k3", "k4"]
 MAX_CHAIN = 5  # objects in the longest ownership chain
 MAX_NESTING = 2  # callbacks whose nested op makes a ref with a callback, and so on
+GC_SCENARIOS = 0.35  # share of scenarios that build cycles and call `gc`
+CYCLIC_SHARE = 0.6  # in those, the share of objects created cycle-capable
+MAX_GC_OBJECTS = 16  # objects created in a gc scenario: bounds every ownership path
 
 
 class Model:
@@ -40,6 +55,9 @@ class Model:
         self.members = {}  # container name -> {object name: key token or None} ever inserted
         self.fins = []
         self.counters = {}
+        self.cyclic = set()  # ranks of cycle-capable objects (gc scenarios)
+        self.back_edges = set()  # (parent rank, child rank) owned against rank order, or self
+        self.cyclic_refs = set()  # weak reference names ever bound to a cycle-capable object
 
     def fresh(self, prefix):
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
@@ -47,6 +65,9 @@ class Model:
 
     def busy(self, c):
         return c in self.open_iters.values()
+
+    def is_cyclic(self, name):
+        return name in self.rank and self.rank[name] in self.cyclic
 
     def chain_len_through(self, parent, child):
         """Longest ownership chain (in objects) that an edge parent -> child would create."""
@@ -66,6 +87,7 @@ class Generator:
         self.rng = random.Random(seed)
         self.m = Model()
         self.lines = []
+        self.gc = self.rng.random() < GC_SCENARIOS  # builds cycles and calls `gc`
 
     # -- small helpers --------------------------------------------------------------------
 
@@ -93,16 +115,23 @@ class Generator:
 
     def callback_tail(self, depth, target):
         """`cb` and maybe a nested op, for a ref/proxy/wmethod on `target` at this depth."""
-        nested = self.nested_op(depth + 1, target)
+        if self.gc and self.m.is_cyclic(target):
+            nested = self.safe_nested_op()
+        else:
+            nested = self.nested_op(depth + 1, target)
         return " cb" + (" " + nested if nested else "")
 
     # -- top-level ops ----------------------------------------------------------------------
 
-    def op_new(self):
+    def op_new(self, cyclic=None):
+        if self.gc and self.m.next_rank >= MAX_GC_OBJECTS:
+            return None
         free = [n for n in OBJECT_NAMES if n not in self.m.bound]
         name = self.rng.choice(free) if free and not self.chance(0.15) else self.rng.choice(
             OBJECT_NAMES)
         self.m.rank[name] = self.m.next_rank
+        if self.gc and (cyclic if cyclic is not None else self.chance(CYCLIC_SHARE)):
+            self.m.cyclic.add(self.m.next_rank)
         self.m.next_rank += 1
         self.m.bound.add(name)
         return f"new {name}"
@@ -115,14 +144,20 @@ class Generator:
         self.m.bound.discard(name)
         return f"drop {name}"
 
+    def may_own(self, p, c):
+        """Whether `own p c` along rank order keeps the rules (chain length, no plain object
+        owned by a cycle-capable one)."""
+        return (self.m.rank[p] < self.m.rank[c]
+                and (self.m.is_cyclic(c) or not self.m.is_cyclic(p))
+                and self.m.chain_len_through(self.m.rank[p], self.m.rank[c]) <= MAX_CHAIN)
+
     def op_own(self):
         owners = [p for p in self.m.bound for c in self.m.bound
                   if self.m.rank[p] < self.m.rank[c]]
         if not owners:
             return None
         p = self.pick(owners)
-        kids = [c for c in self.m.bound if self.m.rank[c] > self.m.rank[p]
-                and self.m.chain_len_through(self.m.rank[p], self.m.rank[c]) <= MAX_CHAIN]
+        kids = [c for c in self.m.bound if self.may_own(p, c)]
         if not kids:
             return None
         c = self.pick(kids)
@@ -131,7 +166,7 @@ class Generator:
 
     def op_disown(self):
         edges = [(p, c) for p in self.m.bound for c in self.m.bound
-                 if (self.m.rank[p], self.m.rank[c]) in self.m.edges]
+                 if (self.m.rank[p], self.m.rank[c]) in self.m.edges | self.m.back_edges]
         if not edges:
             return None
         p, c = self.rng.choice(sorted(edges))
@@ -145,8 +180,13 @@ class Generator:
             name = self.pick(self.m.wrefs)  # rebinding releases the old handle
         self.m.wrefs[name] = kind
         target = self.some_object()
+        self.note_target(name, target)
         tail = self.callback_tail(depth, target) if depth < MAX_NESTING and self.chance(0.7) else ""
         return f"{kind} {name} {target}{tail}"
+
+    def note_target(self, ref, target):
+        if self.m.is_cyclic(target):
+            self.m.cyclic_refs.add(ref)
 
     def op_container(self):
         if len(self.m.conts) >= 5:
@@ -195,6 +235,7 @@ class Generator:
     def op_weak_on(self, x):
         name = self.m.fresh("r")
         self.m.wrefs[name] = "ref"
+        self.note_target(name, x)
         return f"ref {name} {x}{self.callback_tail(0, x)}"
 
     def op_iter_on(self, c):
@@ -328,7 +369,8 @@ class Generator:
         if op in ("count", "refs"):
             return f"{op} {self.some_object()}"
         if op == "hascb":
-            r = self.some_wref(("ref",))
+            r = self.pick([n for n, k in self.m.wrefs.items()
+                           if k == "ref" and n not in self.m.cyclic_refs])
             return f"hascb {r}" if r else None
         if op == "eq":
             kind = self.rng.choice(["ref", "wmethod"])
@@ -359,6 +401,7 @@ class Generator:
             (1.5, lambda: self.op_dropc_nested()),
             (2.5, lambda: self.op_weak(depth) if depth < MAX_NESTING else None),
             (2, self.op_fin_query),
+            (1 if self.gc else 0, lambda: "gc"),
         ]
         weights, makers = zip(*choices)
         for _ in range(5):
@@ -377,6 +420,131 @@ class Generator:
     def op_dropc_nested(self):
         c = self.pick(self.containers(for_callback=True))
         return f"dropc {c}" if c else None
+
+    # -- cycles and the collector (gc scenarios) ---------------------------------------------
+
+    def safe_nested_op(self):
+        """The nested op of a callback on a cycle-capable object: one whose output does not
+        depend on which other callbacks of the same collection ran first, and that changes
+        nothing they read. Reads of weak references qualify: every weak reference to the
+        garbage reads dead before any callback, and nothing else dies during a collection."""
+        op = self.rng.choices(["", "raise", "gc", "deref", "alive", "eq"],
+                              [4, 1, 1, 3, 1.5, 1])[0]
+        if op in ("deref", "alive"):
+            r = self.some_wref()
+            return f"{op} {r}" if r else None
+        if op == "eq":
+            kind = self.rng.choice(["ref", "wmethod"])
+            names = sorted(n for n, k in self.m.wrefs.items() if k == kind)
+            return f"eq {' '.join(self.rng.sample(names, 2))}" if len(names) >= 2 else None
+        return op or None
+
+    def cyclic_bound(self):
+        return sorted(x for x in self.m.bound if self.m.is_cyclic(x))
+
+    def own_cyclic(self, p, c):
+        """`own p c` between cycle-capable objects, in any direction (a back edge does not
+        count towards MAX_CHAIN: MAX_GC_OBJECTS bounds those paths)."""
+        rp, rc = self.m.rank[p], self.m.rank[c]
+        if rp < rc:
+            if self.m.chain_len_through(rp, rc) > MAX_CHAIN:
+                return None
+            self.m.edges.add((rp, rc))
+        else:
+            self.m.back_edges.add((rp, rc))
+        return f"own {p} {c}"
+
+    def op_cycle(self):
+        """A cycle among cycle-capable objects: a self-cycle, a back edge, or a ring."""
+        names = self.cyclic_bound()
+        if not names:
+            return None
+        shape = self.rng.choices(["self", "back", "ring"], [2, 3, 3])[0]
+        if shape == "self" or len(names) == 1:
+            return self.own_cyclic(self.rng.choice(names), self.rng.choice(names))
+        ring = self.rng.sample(names, min(len(names), self.rng.choice([2, 2, 3])))
+        if shape == "back":
+            return self.own_cyclic(*sorted(ring[:2], key=self.m.rank.get, reverse=True))
+        lines = [self.own_cyclic(a, b) for a, b in zip(ring, ring[1:] + ring[:1])]
+        return [line for line in lines if line]
+
+    def op_hold(self):
+        r = self.some_wref()
+        cyclic = self.cyclic_bound()
+        holder = self.pick(cyclic) if cyclic and self.chance(0.75) else self.some_object()
+        return f"hold {holder} {r}" if r else None
+
+    def gc_episode(self):
+        """Garbage made on purpose: cycle-capable objects (new or not) own each other, get
+        callbacks, finalizers, container entries and weak references to keep, lose their
+        names, and a collection frees them. Sometimes one keeps its name (it and what it
+        reaches survive), sometimes a kept ref loses its variable (held only by garbage)."""
+        lines = []
+        for _ in range(self.rng.choice([0, 1, 2])):
+            made = self.op_new(cyclic=True)
+            if made:
+                lines.append(made)
+        names = self.cyclic_bound()
+        if not names:
+            return None
+        group = self.rng.sample(names, min(len(names), self.rng.choice([1, 2, 2, 3])))
+        if len(group) == 1:
+            lines.append(self.own_cyclic(group[0], group[0]))
+        else:
+            lines += [self.own_cyclic(a, b) for a, b in zip(group, group[1:] + group[:1])]
+        for x in group:
+            for _ in range(self.rng.choice([0, 1, 1, 2])):
+                made = self.gc_decoration(x, group)
+                lines += made if isinstance(made, list) else [made]
+        for x in group:
+            if self.chance(0.85):
+                self.m.bound.discard(x)
+                lines.append(f"drop {x}")
+        lines.append("gc")
+        for _ in range(self.rng.choice([0, 1, 2])):
+            lines.append(self.rng.choice([self.op_query, self.op_container_access])())
+        return [line for line in lines if line]
+
+    def gc_decoration(self, x, group):
+        """One thing on (or in) the object x of a garbage group."""
+        what = self.rng.choices(["ref", "fin", "entry", "hold", "hold-only"], [5, 2, 3, 2, 2])[0]
+        if what == "ref":
+            kind = self.rng.choices(["ref", "proxy", "wmethod"], [6, 2, 2])[0]
+            name = self.m.fresh({"ref": "r", "proxy": "p", "wmethod": "m"}[kind])
+            self.m.wrefs[name] = kind
+            self.note_target(name, x)
+            return f"{kind} {name} {x}" + (self.callback_tail(0, x) if self.chance(0.85) else "")
+        if what == "fin":
+            name = self.m.fresh("F")
+            self.m.fins.append(name)
+            return f"fin {name} {x}" + (" raise" if self.chance(0.15) else "")
+        if what == "entry":
+            names = self.containers()
+            if not names:
+                return None
+            c = self.pick(names)
+            kind = self.m.conts[c]
+            if kind == "ws":
+                self.note_member(c, x, None)
+                return f"add {c} {x}"
+            if kind == "wkd":
+                self.note_member(c, x, None)
+                return f"set {c} {x} {self.rng.choice(WKD_VALUES)}"
+            key = self.rng.choice(WVD_KEYS)
+            self.note_member(c, x, key)
+            return f"set {c} {key} {x}"
+        # `hold`: x keeps a ref (with a callback) to a member of its group, or to anything; for
+        # "hold-only" the ref's variable goes, so only the garbage holds it.
+        target = self.rng.choice(group) if self.chance(0.7) else self.some_object()
+        kind = self.rng.choices(["ref", "proxy", "wmethod"], [6, 2, 2])[0]
+        name = self.m.fresh({"ref": "r", "proxy": "p", "wmethod": "m"}[kind])
+        self.m.wrefs[name] = kind
+        self.note_target(name, target)
+        lines = [f"{kind} {name} {target}{self.callback_tail(0, target)}", f"hold {x} {name}"]
+        if what == "hold-only":
+            del self.m.wrefs[name]
+            lines.append(f"delref {name}")
+        return lines
 
     # -- the scenario -----------------------------------------------------------------------
 
@@ -402,6 +570,10 @@ class Generator:
             (1, self.op_copy),
             (4, self.op_two_containers),
             (0.4, self.op_dropc),
+            (3 if self.gc else 0.5, self.op_hold),
+            (3 if self.gc else 0, self.op_cycle),
+            (3 if self.gc else 0, lambda: "gc"),
+            (4 if self.gc else 0, self.gc_episode),
         ]
 
     def setup(self):
