@@ -420,9 +420,9 @@ TEST(signal, disconnected_callables_are_freed_once_they_outnumber_the_live_ones)
   EXPECT_EQ(token.use_count(), 101);
   for (auto& c : dropped) c.disconnect();
   dropped.clear();  // the connections no longer hold the slots
-  // Disconnected entries are dropped (lazily) once they outnumber twice the live ones by 16:
-  // with one live slot, at most 18 disconnected callables stay listed.
-  EXPECT_LE(token.use_count(), 1 + 18);
+  // Disconnected entries are dropped (lazily) once they outnumber half the live ones by 16:
+  // with one live slot, at most 16 disconnected callables stay listed.
+  EXPECT_LE(token.use_count(), 1 + 16);
   EXPECT_GT(token.use_count(), 1);
   EXPECT_EQ(sig.size(), 1u);
   EXPECT_TRUE(keep.connected());

@@ -173,17 +173,24 @@ class signal_core {
 
   static constexpr std::uintptr_t locked_bit = 1;
 
-  // A slot went from connected to disconnected. Drops the dead entries once they outnumber
-  // the live ones (amortized O(1) per disconnection); never throws.
+  // Whether the current list holds enough disconnected entries to rebuild it: more than half
+  // the live ones plus 16. Emissions then walk at most 1.5 entries per live slot, and the
+  // rebuilds cost amortized O(1) (three copies) per disconnection.
+  static bool worth_pruning(std::size_t listed, std::size_t live) noexcept {
+    return listed > live + live / 2 + 16;
+  }
+
+  // A slot went from connected to disconnected. Drops the dead entries once worth_pruning;
+  // never throws.
   void slot_gone() noexcept {
     std::size_t live = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
-    if (listed_.load(std::memory_order_relaxed) <= 2 * live + 16) return;
+    if (!worth_pruning(listed_.load(std::memory_order_relaxed), live)) return;
     slot_list* retired = nullptr;
     {
       std::lock_guard guard(mutex_);
       slot_list* list = current();
       live = live_.load(std::memory_order_relaxed);
-      if (closed_ || !list || list->size(std::memory_order_relaxed) <= 2 * live + 16) return;
+      if (closed_ || !list || !worth_pruning(list->size(std::memory_order_relaxed), live)) return;
       try {
         retired = rebuild(live < 4 ? 8 : 2 * live);
       } catch (const std::bad_alloc&) {
