@@ -59,6 +59,18 @@ struct bytes64 {
   unsigned char bytes[64] = {};
 };
 
+// 16 bytes, with and without traverse: weakref::make_shared tracks the first (weakref/gc.hpp).
+struct node16 {
+  std::shared_ptr<node16> other;
+};
+struct tracked16 {
+  std::shared_ptr<tracked16> other;
+  template <class V>
+  void traverse(V& visit) {
+    visit(other);
+  }
+};
+
 struct usage {
   double bytes = 0, allocations = 0;
 };
@@ -117,6 +129,17 @@ int main() {
           n, [](std::size_t) { return weakref::make_shared<bytes64>(); }, false),
       per_instance(
           n, [](std::size_t) { return std::make_shared<bytes64>(); }, false));
+
+  row("object.node16",
+      per_instance(
+          n, [](std::size_t) { return weakref::make_shared<node16>(); }, false),
+      per_instance(
+          n, [](std::size_t) { return std::make_shared<node16>(); }, false));
+  row("object.tracked",
+      per_instance(
+          n, [](std::size_t) { return weakref::make_shared<tracked16>(); }, false),
+      per_instance(
+          n, [](std::size_t) { return std::make_shared<tracked16>(); }, false));
 
   // Handles to objects that already exist.
   std::vector<std::shared_ptr<item>> ours, theirs;

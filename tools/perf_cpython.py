@@ -2,13 +2,16 @@
 """The benchmark scenarios of bench/ in CPython's weakref module (stdlib only).
 
 Usage: tools/perf_cpython.py [--quick] [--sizes 10,1000,1000000]
+                             [--gc-sizes 10000,100000,1000000,10000000]
 
 Prints JSON: {"python": version, "times": {op: {size: ns per operation}}, "memory": {key: bytes}}
 with the same op and memory keys as the C++ benchmarks (bench/*.cpp, bench/memory_report.cpp),
 so tools/perf_report.py can add a "× faster than CPython" column. Size "" is for operations
 without a size; death/k uses k as its size. Single operations are timed with timeit (median of
 5 autoranged repeats, less an empty statement's cost); batch operations (insert, erase, death)
-time only the batch, like the C++ side, median over many batches.
+time only the batch, like the C++ side, median over many batches. The cycle collector's rows
+(bench/gc_benchmark.cpp: gc.collect() of the same graphs, ns per object) come from
+tools/perf_cpython_gc.py.
 """
 import gc
 import json
@@ -17,6 +20,9 @@ import sys
 import timeit
 import tracemalloc
 import weakref
+
+sys.dont_write_bytecode = True  # no tools/__pycache__ from the import below
+import perf_cpython_gc  # noqa: E402 (tools/, next to this script)
 
 BATCH = 64  # as bench/containers_benchmark.cpp: min(size, 64) entries per batch
 
@@ -276,9 +282,15 @@ def main(argv):
     sizes = (10, 1000, 1000000)
     if "--sizes" in argv:
         sizes = tuple(int(s) for s in argv[argv.index("--sizes") + 1].split(","))
+    gc_sizes = perf_cpython_gc.SIZES
+    if "--gc-sizes" in argv:
+        gc_sizes = tuple(int(s) for s in argv[argv.index("--gc-sizes") + 1].split(","))
     times = core_times()
     times.update(container_times(sizes))
-    json.dump({"python": sys.version.split()[0], "times": times, "memory": memory()},
+    times.update(perf_cpython_gc.gc_times(gc_sizes, QUICK))
+    mem = memory()
+    mem.update(perf_cpython_gc.gc_memory())
+    json.dump({"python": sys.version.split()[0], "times": times, "memory": mem},
               sys.stdout, indent=1)
     print()
 

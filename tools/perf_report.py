@@ -3,6 +3,7 @@
 
 Usage: tools/perf_report.py [--build-dir DIR] [--out MD] [--png PNG] [--repetitions N]
                             [--min-time SECONDS] [--quick] [--no-single-threaded] [--strict]
+                            [--gc-png PNG] [--binaries NAME,...]
 
 Normally run by tools/perf_report.sh (which installs what is missing and builds the `bench`
 preset first). Every benchmark is a pair "<op>/ours" + "<op>/base" (bench/bench_support.hpp);
@@ -12,7 +13,10 @@ parked second thread (atomic refcounts, what users pay); pass 2 sets
 WEAKREF_BENCH_SINGLE_THREADED=1 (libstdc++'s non-atomic refcounts; the contended cases are left
 out). Then bench/memory_report counts bytes and tools/perf_cpython.py times the same scenarios
 in CPython. --quick (1 repetition, tiny times, no 1,000,000 sizes) only checks the pipeline.
---strict exits 1 if a goal is missed (after writing the report).
+--strict exits 1 if a goal is missed (after writing the report). The cycle collector's rows
+(gc_benchmark) also draw docs/gc-scaling.png (tools/gc_scaling_plot.py, matplotlib).
+--binaries runs only those benchmark binaries (e.g. gc_benchmark; the page then has only their
+rows: write it elsewhere with --out).
 """
 import argparse
 import datetime
@@ -29,9 +33,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARIES = ("ref_benchmark", "make_shared_benchmark", "containers_benchmark",
-            "signals2_benchmark")
+            "signals2_benchmark", "gc_benchmark")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-BIG = 1000000  # sizes this large run with fewer iterations
+BIG = 1000000  # sizes this large run with fewer iterations (and not in --quick)
+HUGE = 10000000  # sizes this large are left out of the single-threaded pass
 
 # --- what each benchmark pair means: op -> (area, operation, baseline, goal) ---
 # goal: (max ratio, sizes it applies to or None for all). Order here is the report's order.
@@ -42,6 +47,7 @@ AREAS = {
     "weak_key_map": "weak_key_map vs std::map<std::weak_ptr<K>, V, std::owner_less<>>",
     "weak_set": "weak_set vs std::vector<std::weak_ptr<T>>",
     "event_bus": "Event bus: weak_set vs Boost.Signals2 slot tracking",
+    "gc": "Cycle collector: weakref::gc vs breaking cycles by hand, and CPython's gc",
 }
 OPS = {
     "make_shared.int": ("core", "`make_shared<int>` + release", "`std::make_shared<int>` + release",
@@ -102,6 +108,20 @@ OPS["event_bus.emit"] = ("event_bus", "emit: `weak_set` iterate + virtual call (
 OPS["event_bus.connect"] = ("event_bus", "subscribe: `weak_set::insert`",
                             "`signal.connect(slot.track_foreign(weak_ptr))`", None)
 
+# The cycle collector (bench/gc_benchmark.cpp, tools/perf_cpython_gc.py). Collect rows are ns
+# per object (size = N objects); their goal is against CPython's gc.collect() on the same graph.
+OPS["gc.collect.garbage"] = (
+    "gc", "`gc::collect()`, N objects in 2-cycles, all garbage (ns per object)",
+    "walk a `weak_ptr` registry, lock, reset each edge by hand", (0.5, None, "python"))
+OPS["gc.collect.live"] = (
+    "gc", "`gc::collect()`, N live objects in 2-cycles held from outside (ns per object)",
+    "walk a `weak_ptr` registry, lock, read each edge", (0.5, None, "python"))
+OPS["gc.make_shared.tracked"] = ("gc", "`make_shared` of a tracked type (with `traverse`) + release",
+                                 "`std::make_shared` of it + release", (1.25, None))
+OPS["gc.make_shared.untracked"] = (
+    "gc", "`make_shared` of the same 16 B type without `traverse` + release",
+    "`std::make_shared` of it + release", (1.25, None))
+
 # Memory rows: key -> (what, baseline, goal on ours - baseline bytes)
 MEMORY = {
     "object.int": ("object holding an `int` (one allocation: control block + object)",
@@ -118,6 +138,11 @@ MEMORY = {
     "weak_key_map.entry": ("`weak_key_map<K, V>` entry",
                            "`std::map<std::weak_ptr<K>, V, std::owner_less<>>`", None),
     "weak_set.entry": ("`weak_set<T>` entry", "`std::vector<std::weak_ptr<T>>`", None),
+    "object.node16": ("object of 16 bytes without `traverse` (untracked)",
+                      "`std::make_shared` of it", 32),
+    # goal ("beyond", key, extra): at most `extra` bytes beyond row `key`'s overhead
+    "object.tracked": ("object of 16 bytes with `traverse` (tracked by `weakref::gc`)",
+                       "`std::make_shared` of it", ("beyond", "object.node16", 16)),
 }
 
 NAME = re.compile(r"^(?P<op>[^/]+)/(?P<side>ours|base)(?:/(?P<size>\d+))?(?P<rest>(?:/[^/]+)*)$")
@@ -173,13 +198,15 @@ def run_group(binary, names, args, single_threaded):
 def run_benchmarks(args, single_threaded):
     """{(op, size): {"ours": ns, "base": ns}}; contended cases only in the threaded pass."""
     results = {}
-    for name in BINARIES:
+    for name in args.binaries or BINARIES:
         binary = os.path.join(args.build_dir, "bench", name)
         if not os.path.exists(binary):
             log(f"{binary} not built, skipped")
             continue
         for (op, size), names in sorted(list_groups(binary).items(), key=lambda g: g[0][1] or 0):
-            if (single_threaded and op.startswith("mt.")) or (args.quick and size == BIG):
+            if (single_threaded and op.startswith("mt.")) or (args.quick and (size or 0) >= BIG):
+                continue
+            if single_threaded and (size or 0) >= HUGE:
                 continue
             start = time.time()
             sides, mode = run_group(binary, names, args, single_threaded)
@@ -233,9 +260,15 @@ def fmt_ratio(r):
     return f"{r:.2f}×" if r < 10 else f"{r:.1f}×" if r < 100 else f"{r:,.0f}×"
 
 
-def goal_text(goal, size, ratio):
+def goal_text(goal, size, ratio, python=None, ours=None):
+    """goal: (max ratio, sizes or None[, "python"]): the last form bounds ours / CPython."""
     if not goal or (goal[1] and size not in goal[1]):
         return ""
+    if len(goal) > 2 and goal[2] == "python":
+        if not python:
+            return f"≤ {goal[0]:.2f}× CPython: no CPython time"
+        verdict = "pass" if ours / python <= goal[0] else "**miss**"
+        return f"≤ {goal[0]:.2f}× CPython ({fmt_ratio(ours / python)}) {verdict}"
     verdict = "pass" if ratio <= goal[0] else "**miss**"
     return f"≤ {goal[0]:.2f}× {verdict}"
 
@@ -260,7 +293,7 @@ def build_rows(times, single, python):
                 "op": op, "area": area, "what": what, "baseline": baseline, "size": size,
                 "ours": sides["ours"], "base": sides["base"], "ratio": ratio,
                 "ratio_st": st["ours"] / st["base"] if st else None,
-                "goal": goal_text(goal, size, ratio), "python": py,
+                "goal": goal_text(goal, size, ratio, py, sides["ours"]), "python": py,
                 "faster": py / sides["ours"] if py else None,
             })
     return rows
@@ -285,6 +318,7 @@ def memory_table(mem, python_mem):
              "| ours − baseline | goal | CPython (bytes) |",
              "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: |"]
     goals = []
+    extras = {r["key"]: r["ours"]["bytes"] - r["base"]["bytes"] for r in mem["rows"]}
     for r in mem["rows"]:
         if r["key"] not in MEMORY:
             continue
@@ -292,7 +326,9 @@ def memory_table(mem, python_mem):
         ours, base = r["ours"], r["base"]
         extra = ours["bytes"] - base["bytes"]
         verdict = ""
-        if goal is not None:
+        if isinstance(goal, tuple) and goal[1] in extras:  # relative to another row
+            goal = round(extras[goal[1]]) + goal[2]
+        if isinstance(goal, int):
             verdict = f"≤ +{goal} {'pass' if extra <= goal else '**miss**'}"
             goals.append((f"bytes per object overhead ({what.split(' (')[0]})", verdict))
         py = python_mem.get(r["key"])
@@ -357,6 +393,18 @@ a handle counted with its 8-byte reference.
 {memory}
 
 ![ratio vs baseline per operation](performance.png)
+"""
+
+
+GC_NOTE = """`bench/gc_benchmark.cpp`: N tracked objects in N / 2 two-cycles; only the collection
+(or the hand walk) is timed, in thread CPU time, and every figure of the collect rows is **ns
+per object**. The baseline is what a program without a collector writes: a registry of
+`std::weak_ptr` to every object, walked by hand (lock each; reset its edge when it is garbage).
+CPython (`tools/perf_cpython_gc.py`): the same graph of `__slots__ = ('other', '__weakref__')`
+objects, built with `gc.disable()` after `gc.freeze()` (so `gc.collect()` examines the graph,
+not the interpreter's own objects); its goal is ours ≤ 0.5× CPython. Sizes of 10,000,000 are
+left out of the single-threaded pass.
+
 """
 
 
@@ -437,11 +485,39 @@ plot "{data}" using (sqrt({lo}*$2)):1:({lo}):2:($1-0.38):($1+0.38):3:ytic(4) \
     return True
 
 
+def gc_scaling(rows, png, build_dir):
+    """docs/gc-scaling.png: collect()'s ns per object vs N (tools/gc_scaling_plot.py, run by a
+    python3 that has matplotlib); its data is kept in <build-dir>/gc_scaling.json."""
+    data = {}
+    for r in rows:
+        if r["op"] in ("gc.collect.garbage", "gc.collect.live") and r["size"]:
+            kind = r["op"].rsplit(".", 1)[1]
+            for side in ("ours", "base", "python"):
+                if r[side]:
+                    data.setdefault(side, {}).setdefault(kind, {})[str(r["size"])] = r[side]
+    if not data:
+        return False
+    path = os.path.join(build_dir, "gc_scaling.json")
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+    script = os.path.join(ROOT, "tools", "gc_scaling_plot.py")
+    for python in dict.fromkeys((sys.executable, "/usr/bin/python3", "python3")):
+        if python and subprocess.run([python, "-c", "import matplotlib"],
+                                     capture_output=True).returncode == 0:
+            subprocess.run([python, script, path, png], check=True)
+            return True
+    log(f"no python3 with matplotlib: no {png} (data in {path})")
+    return False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build-dir", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "performance.md"))
     parser.add_argument("--png", default=os.path.join(ROOT, "docs", "performance.png"))
+    parser.add_argument("--gc-png", default=os.path.join(ROOT, "docs", "gc-scaling.png"))
+    parser.add_argument("--binaries", type=lambda s: s.split(","), default=None,
+                        help="comma-separated benchmark binaries to run (default: all)")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.05)
     parser.add_argument("--python", default=shutil.which("python3") or sys.executable,
@@ -467,7 +543,7 @@ def main():
     log(f"CPython ({args.python})")
     py_cmd = [args.python, os.path.join(ROOT, "tools", "perf_cpython.py")]
     if args.quick:
-        py_cmd += ["--quick", "--sizes", "10,1000"]
+        py_cmd += ["--quick", "--sizes", "10,1000", "--gc-sizes", "10000,100000"]
     python = json.loads(subprocess.run(py_cmd, check=True, capture_output=True,
                                        text=True).stdout)
 
@@ -477,7 +553,9 @@ def main():
     for area, title in AREAS.items():
         area_rows = [r for r in rows if r["area"] == area]
         if area_rows:
-            sections.append(f"## {title}\n\n{table(area_rows)}")
+            sections.append(f"## {title}\n\n{GC_NOTE if area == 'gc' else ''}{table(area_rows)}"
+                            + ("\n\n![collect() ns per object vs N](gc-scaling.png)"
+                               if area == "gc" else ""))
     info = machine_info(args.build_dir)
     text = TEMPLATE.format(
         generator="tools/perf_report.py" + (" --quick" if args.quick else ""),
@@ -490,6 +568,8 @@ def main():
     log(f"wrote {args.out}")
     if chart(rows, args.png):
         log(f"wrote {args.png}")
+    if gc_scaling(rows, args.gc_png, args.build_dir):
+        log(f"wrote {args.gc_png}")
     print(summary(rows, mem_goals))
     missed = any("miss" in r["goal"] for r in rows) or any("miss" in v for _, v in mem_goals)
     return 1 if args.strict and missed else 0

@@ -2,7 +2,7 @@
 # The performance report: installs what is missing (Debian/Ubuntu), builds the `bench` preset
 # (Release g++, benchmarks only), runs every benchmark beside its baseline (two passes: with a
 # second thread started, then single-threaded), counts bytes, times the same scenarios in
-# CPython, and rewrites docs/performance.md and docs/performance.png.
+# CPython, and rewrites docs/performance.md, docs/performance.png and docs/gc-scaling.png.
 #
 # Usage: tools/perf_report.sh [--quick] [other tools/perf_report.py options]
 #   --quick   1 repetition, tiny times, no 1,000,000-entry sizes: checks the pipeline only.
@@ -24,6 +24,10 @@ need_cmd python3 python3
 need_cmd gnuplot gnuplot-nox
 need_pkg libbenchmark-dev
 need_pkg libboost-dev # Boost.Signals2, header-only: the event-bus baseline
+# matplotlib draws docs/gc-scaling.png (tools/gc_scaling_plot.py), run by whichever python3 has
+# it: Debian's package serves /usr/bin/python3 even when python3 on PATH is another one.
+python3 -c 'import matplotlib' >/dev/null 2>&1 ||
+  /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || missing+=(python3-matplotlib)
 if ((${#missing[@]})); then
   echo "perf_report: installing missing prerequisites: ${missing[*]}"
   sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
