@@ -78,7 +78,8 @@ std::string py_bool(bool b) { return b ? "True" : "False"; }
 // Deaths of scenario objects, for `gc N` (the runner's own count, not collect()'s answer).
 struct death_count {
   std::size_t all = 0;             // every scenario object that died so far
-  std::size_t in_callbacks = 0;    // of those, deaths inside a callback that a `gc` ran
+  std::size_t in_callbacks = 0;    // of those, deaths inside a callback (one that the
+                                   // innermost running `gc` ran, if one runs)
   unsigned callback_depth = 0;     // callbacks (and finalizers) running now, nested
   unsigned gc_callback_depth = 0;  // callback_depth when the innermost running `gc` began
 };
