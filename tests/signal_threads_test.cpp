@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -72,11 +73,8 @@ TEST(signal_threads, emit_connect_disconnect_and_deaths_on_four_threads) {
       if (i % 3 == 0) std::this_thread::yield();
     }
   };
-  std::vector<std::thread> threads;
-  threads.emplace_back(emitter);
-  threads.emplace_back(emitter);
-  threads.emplace_back(churner);
-  threads.emplace_back(killer);
+  std::thread threads[] = {std::thread(emitter), std::thread(emitter), std::thread(churner),
+                           std::thread(killer)};
   go.store(true);
   for (auto& t : threads) t.join();
 
@@ -108,13 +106,12 @@ TEST(signal_threads, objects_dying_on_other_threads_during_emissions) {
       sig(n);
     }
   });
-  std::vector<std::thread> killers;
-  for (auto& batch : owned) {
-    killers.emplace_back([&batch, &done] {
-      for (auto& obj : batch) obj.reset();
-      done.fetch_add(1);
-    });
-  }
+  auto kill = [&done](std::vector<std::shared_ptr<watched>>& batch) {
+    for (auto& obj : batch) obj.reset();
+    done.fetch_add(1);
+  };
+  std::thread killers[] = {std::thread(kill, std::ref(owned[0])),
+                           std::thread(kill, std::ref(owned[1]))};
   for (auto& t : killers) t.join();
   emitter.join();
   EXPECT_EQ(violations.load(), 0);
@@ -201,12 +198,11 @@ TEST(signal_threads, emissions_on_several_threads_run_every_slot_each_time) {
   signal<void()> sig;
   std::vector<std::atomic<int>> calls(slots);
   for (auto& c : calls) sig.connect([&c] { c.fetch_add(1, std::memory_order_relaxed); });
-  std::vector<std::thread> threads;
-  for (int t = 0; t < threads_count; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < emits; ++i) sig();
-    });
-  }
+  auto emitter = [&] {
+    for (int i = 0; i < emits; ++i) sig();
+  };
+  std::thread threads[threads_count];
+  for (auto& t : threads) t = std::thread(emitter);
   for (auto& t : threads) t.join();
   for (auto& c : calls) EXPECT_EQ(c.load(), threads_count * emits);
 }
