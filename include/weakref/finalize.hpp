@@ -62,16 +62,19 @@ class finalizer {
 
   // Only while the object lives: once it is dying, the finalizer is a callback on its way
   // (CPython's detach() answers None then, and the function still runs).
+  // A collection's garbage counts as dying from its condemnation on (gc.hpp).
   bool detach() noexcept {
-    if (object.expired() || !claim()) return false;
+    bool dying = object.expired() || (header->tracked() && !gc_admits(*header, false));
+    if (dying || !claim()) return false;
     release();
     return true;
   }
 
   std::atomic<bool> atexit{true};
-  std::weak_ptr<const void> object;  // set once, before the finalizer is shared
-  std::uint64_t sequence = 0;        // creation order, set by the registry
-  node_handle node;                  // the death callback; touched only by the claimer once created
+  std::weak_ptr<const void> object;       // set once, before the finalizer is shared
+  const object_header* header = nullptr;  // the object's, likewise (`object` keeps it allocated)
+  std::uint64_t sequence = 0;             // creation order, set by the registry
+  node_handle node;  // the death callback; touched only by the claimer once created
 
  private:
   virtual void call() = 0;
@@ -198,6 +201,7 @@ class finalize {
         std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
             std::forward<F>(func), std::forward<Args>(args)...);
     state->object = obj;
+    state->header = &header;
     auto fire = [state = std::shared_ptr<detail::finalizer>(state)](detail::weakref_node&) {
       state->run();
     };

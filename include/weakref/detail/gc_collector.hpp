@@ -259,21 +259,32 @@ class gc_collector {
 
   // Condemns the unreached objects, then re-reads their counts: an owner that appeared since
   // the analysis read them (a lock of a weak reference, a copy from an object being walked)
-  // changes a count, and then every candidate is reprieved. After the fence, a weakref lock
-  // either was counted here or sees the verdict (gc_admits).
+  // changes a count, and then every candidate is reprieved. "Pending" is written with a
+  // read-modify-write, which a weakref lock's own read-modify-write of the verdict either
+  // precedes (then the re-read below sees its reference) or follows (then it waits for the
+  // decision): see gc_admits.
   void condemn_unreached() {
     for (auto& e : snapshot_) {
-      if (!e.reached) e.record->verdict.store(gc_pending | gc_condemned, std::memory_order_relaxed);
+      if (!e.reached) {
+        e.record->verdict.exchange(gc_pending | gc_condemned, std::memory_order_acq_rel);
+      }
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (auto& e : snapshot_) {
-      if (!e.reached && e.hold.use_count() != e.count) reprieved_ = true;
+      if (!e.reached && counted_again(e.hold) != e.count) reprieved_ = true;
     }
     for (auto& e : snapshot_) {
       if (e.reached) continue;
       e.record->verdict.store(reprieved_ ? 0 : gc_condemned, std::memory_order_release);
       if (!reprieved_) garbage_.push_back(std::move(e.hold));
     }
+  }
+
+  // The use count, read after an acquiring read-modify-write of it (a copy): whatever the last
+  // outside owner did to the object before letting it go happens before the collector clears
+  // it. (use_count() alone is a relaxed load.)
+  static long counted_again(const std::shared_ptr<const void>& hold) noexcept {
+    std::shared_ptr<const void> probe = hold;
+    return probe.use_count() - 1;
   }
 
   // CPython's order: every weak reference to the garbage already reads dead; call back those

@@ -175,10 +175,12 @@ inline void object_header::untrack(object_header& header) noexcept {
 
 inline bool gc_admits(const object_header& header, bool locked) noexcept {
   auto& record = gc_record_of(header);
-  // Pairs with the collector's fence between condemning and re-reading the use counts: either
-  // the collector sees the reference this lock took, or this lock sees the verdict.
-  if (locked) std::atomic_thread_fence(std::memory_order_seq_cst);
-  auto verdict = record.verdict.load(std::memory_order_acquire);
+  // A lock reads the verdict with a read-modify-write, as the collector writes "pending": the
+  // two are ordered in the verdict's modification order, so either the collector's write comes
+  // later and its re-read of the use count sees the reference this lock took, or this lock sees
+  // "pending" and waits for the decision.
+  auto verdict = locked ? record.verdict.fetch_or(0, std::memory_order_acq_rel)
+                        : record.verdict.load(std::memory_order_acquire);
   for (unsigned spins = 0; verdict & gc_pending; ++spins) {
     if (spins >= 64) std::this_thread::yield();
     verdict = record.verdict.load(std::memory_order_acquire);

@@ -1,0 +1,431 @@
+// Tests for weakref::gc: which objects are tracked, what collect() frees and what it leaves
+// alone, the edges the visitor understands, and the gc module surface (counts, thresholds,
+// objects, stats, callbacks).
+#include "weakref/gc.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "support/gc_nodes.hpp"
+#include "support/tracked.hpp"
+#include "support/unraisable_log.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
+#include "weakref/weak_key_map.hpp"
+#include "weakref/weak_set.hpp"
+
+namespace {
+
+using testing::ElementsAre;
+using testing::UnorderedElementsAre;
+
+struct untraced {
+  std::shared_ptr<gc_node> owned;
+};
+
+namespace adl {
+struct outside_type {  // a type one cannot change: its traverse is a free function
+  std::shared_ptr<outside_type> other;
+  event_log* log = nullptr;
+  ~outside_type() {
+    if (log) log->add("~outside");
+  }
+};
+template <class V>
+void traverse(outside_type& t, V& visit) {
+  visit(t.other);
+}
+}  // namespace adl
+
+TEST(gc, types_with_traverse_are_tracked_and_others_are_not) {
+  event_log log;
+  auto node = make_node(log, "a");
+  EXPECT_TRUE(weakref::gc::is_tracked(node));
+  EXPECT_TRUE(weakref::gc::is_tracked(weakref::make_shared<adl::outside_type>()));
+  EXPECT_FALSE(weakref::gc::is_tracked(weakref::make_shared<untraced>()));
+  EXPECT_FALSE(weakref::gc::is_tracked(std::make_shared<gc_node>(log, "std")));
+  EXPECT_FALSE(weakref::gc::is_tracked(std::shared_ptr<gc_node>()));
+  std::shared_ptr<const void> erased = node;
+  EXPECT_TRUE(weakref::gc::is_tracked(erased));
+}
+
+TEST(gc, collect_frees_a_two_cycle_and_returns_how_many_it_freed) {
+  event_log log;
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  weakref::ref<gc_node> ra(a);
+  a.reset();
+  b.reset();
+  EXPECT_TRUE(log.events.empty());  // std::shared_ptr alone leaks it
+  EXPECT_TRUE(ra.alive());
+  EXPECT_EQ(weakref::gc::collect(), 2u);
+  EXPECT_THAT(log.events, UnorderedElementsAre("~a", "~b"));
+  EXPECT_FALSE(ra.alive());
+  EXPECT_EQ(ra(), nullptr);
+  EXPECT_EQ(weakref::gc::collect(), 0u);
+}
+
+TEST(gc, collect_frees_a_self_cycle_and_a_longer_chain) {
+  event_log log;
+  auto self = make_node(log, "self");
+  self->next = self;
+  auto a = make_node(log, "a");
+  auto b = make_node(log, "b");
+  auto c = make_node(log, "c");
+  a->next = b;
+  b->next = c;
+  c->kids.push_back(a);
+  self.reset();
+  a.reset();
+  b.reset();
+  c.reset();
+  EXPECT_EQ(weakref::gc::collect(), 4u);
+  EXPECT_THAT(log.events, UnorderedElementsAre("~self", "~a", "~b", "~c"));
+}
+
+TEST(gc, an_object_alive_from_outside_and_all_it_reaches_are_not_touched) {
+  event_log log;
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  auto c = make_node(log, "c");
+  b->kids.push_back(c);
+  c->next = a;  // c -> a: still one cycle, held from outside through `a`
+  auto* b_raw = b.get();
+  b.reset();
+  c.reset();
+  EXPECT_EQ(weakref::gc::collect(), 0u);
+  EXPECT_TRUE(log.events.empty());
+  // Not one edge changed.
+  ASSERT_EQ(a->next.get(), b_raw);
+  EXPECT_EQ(b_raw->next, a);
+  ASSERT_EQ(b_raw->kids.size(), 1u);
+  EXPECT_EQ(b_raw->kids[0]->next, a);
+  a.reset();
+  EXPECT_EQ(weakref::gc::collect(), 3u);
+  EXPECT_THAT(log.events, UnorderedElementsAre("~a", "~b", "~c"));
+}
+
+TEST(gc, garbage_that_reaches_a_live_object_leaves_it_and_its_edges_alone) {
+  event_log log;
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  auto live = make_node(log, "live");
+  auto live_child = make_node(log, "live_child");
+  live->next = live_child;
+  a->kids.push_back(live);
+  a.reset();
+  b.reset();
+  EXPECT_EQ(weakref::gc::collect(), 2u);
+  EXPECT_THAT(log.events, UnorderedElementsAre("~a", "~b"));
+  EXPECT_EQ(live->next, live_child);
+  EXPECT_EQ(live.use_count(), 1);  // the garbage's edge to it was released
+}
+
+TEST(gc, an_object_owned_by_an_untracked_object_is_alive) {
+  event_log log;
+  auto a = make_node(log, "a");
+  auto u = weakref::make_shared<untraced>();
+  u->owned = a;
+  a->kids.push_back(std::make_shared<gc_node>(log, "std"));  // std::make_shared: not tracked
+  std::weak_ptr<untraced> wu = u;
+  a.reset();
+  {
+    // `a` is owned by an object the collector cannot see into (a root): it must stay.
+    auto a_owner = u;
+    u.reset();
+    EXPECT_EQ(weakref::gc::collect(), 0u);
+    EXPECT_TRUE(log.events.empty());
+  }
+  EXPECT_TRUE(wu.expired());
+  EXPECT_THAT(log.events, UnorderedElementsAre("~a", "~std"));
+}
+
+TEST(gc, a_free_traverse_found_by_adl_tracks_a_type) {
+  event_log log;
+  auto t = weakref::make_shared<adl::outside_type>();
+  t->log = &log;
+  t->other = t;
+  t.reset();
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+  EXPECT_THAT(log.events, ElementsAre("~outside"));
+}
+
+// Every kind of member the visitor understands, each closing a cycle back to its owner.
+struct everything {
+  struct inner {
+    std::shared_ptr<everything> back;
+    template <class V>
+    void traverse(V& visit) {
+      visit(back);
+    }
+  };
+  explicit everything(event_log& log) : log_(&log) {}
+  ~everything() { log_->add("~everything"); }
+
+  std::vector<std::vector<std::shared_ptr<everything>>> nested;
+  std::map<std::string, std::shared_ptr<everything>> by_name;
+  std::set<std::shared_ptr<everything>> members;
+  std::optional<std::shared_ptr<everything>> maybe;
+  std::pair<int, std::shared_ptr<everything>> pair;
+  std::tuple<std::string, std::shared_ptr<everything>, double> tuple;
+  std::variant<int, std::shared_ptr<everything>> variant;
+  std::array<std::shared_ptr<everything>, 2> array;
+  inner with_traverse;
+  weakref::weak_key_map<everything, std::shared_ptr<everything>> side_table;
+  weakref::weak_set<everything> observers;
+  std::weak_ptr<everything> weak;
+  std::string label = "not an edge";
+  int* raw = nullptr;
+
+  template <class V>
+  void traverse(V& visit) {
+    visit(nested);
+    visit("by_name", by_name);
+    visit(members);
+    visit(maybe);
+    visit(pair);
+    visit(tuple);
+    visit(variant);
+    visit(array);
+    visit(with_traverse);
+    visit(side_table);
+    visit(observers);
+    visit(weak);
+    visit(label);
+    visit(raw);
+  }
+
+ private:
+  event_log* log_;
+};
+
+using member_setter = void (*)(everything&, const std::shared_ptr<everything>&);
+
+class gc_visits : public testing::TestWithParam<member_setter> {};
+
+TEST_P(gc_visits, a_cycle_through_this_member_is_freed) {
+  event_log log;
+  auto x = weakref::make_shared<everything>(log);
+  auto y = weakref::make_shared<everything>(log);
+  GetParam()(*x, y);
+  GetParam()(*y, x);
+  x.reset();
+  y.reset();
+  EXPECT_EQ(weakref::gc::collect(), 2u);
+  EXPECT_THAT(log.events, ElementsAre("~everything", "~everything"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    members, gc_visits,
+    testing::Values(
+        [](everything& e, const std::shared_ptr<everything>& o) { e.nested.push_back({o}); },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.by_name["o"] = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.members.insert(o); },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.maybe = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.pair.second = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { std::get<1>(e.tuple) = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.variant = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.array[1] = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.with_traverse.back = o; },
+        [](everything& e, const std::shared_ptr<everything>& o) { e.side_table[o] = o; }));
+
+TEST(gc, weak_edges_do_not_keep_garbage_alive) {
+  event_log log;
+  auto x = weakref::make_shared<everything>(log);
+  auto y = weakref::make_shared<everything>(log);
+  x->array[0] = y;
+  y->array[0] = x;
+  x->weak = y;
+  x->observers.add(y);
+  x.reset();
+  y.reset();
+  EXPECT_EQ(weakref::gc::collect(), 2u);
+}
+
+// A traverse that shows an edge only as const: counted, but collect() cannot release it.
+struct const_edge {
+  explicit const_edge(event_log& log) : log_(&log) {}
+  ~const_edge() { log_->add("~const_edge"); }
+  std::shared_ptr<const_edge> next;
+  template <class V>
+  void traverse(V& visit) {
+    visit(std::as_const(next));
+  }
+  event_log* log_;
+};
+
+TEST(gc, a_cycle_held_only_by_const_edges_is_found_but_not_freed) {
+  event_log log;
+  auto a = weakref::make_shared<const_edge>(log);
+  auto b = weakref::make_shared<const_edge>(log);
+  a->next = b;
+  b->next = a;
+  weakref::ref<const_edge> ra(a);
+  std::weak_ptr<const_edge> wa = a;
+  a.reset();
+  b.reset();
+  auto before = weakref::gc::get_stats();
+  EXPECT_EQ(weakref::gc::collect(), 0u);
+  auto after = weakref::gc::get_stats();
+  EXPECT_EQ(after.uncollectable - before.uncollectable, 2u);
+  EXPECT_TRUE(log.events.empty());
+  EXPECT_FALSE(ra.alive());  // condemned: weak references read dead
+  // A std::weak_ptr still reaches it: break the cycle by hand.
+  auto zombie = wa.lock();
+  ASSERT_NE(zombie, nullptr);
+  zombie->next->next.reset();
+  zombie.reset();
+  EXPECT_THAT(log.events, ElementsAre("~const_edge", "~const_edge"));
+}
+
+struct alignas(64) aligned_node {
+  std::shared_ptr<aligned_node> next;
+  template <class V>
+  void traverse(V& visit) {
+    visit(next);
+  }
+};
+
+TEST(gc, an_over_aligned_tracked_type_is_aligned_and_collected) {
+  auto a = weakref::make_shared<aligned_node>();
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.get()) % 64, 0u);
+  EXPECT_TRUE(weakref::gc::is_tracked(a));
+  a->next = a;
+  a.reset();
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+}
+
+struct shared_self : std::enable_shared_from_this<shared_self> {
+  std::shared_ptr<shared_self> next;
+  template <class V>
+  void traverse(V& visit) {
+    visit(next);
+  }
+};
+
+TEST(gc, enable_shared_from_this_works_on_a_tracked_type) {
+  auto a = weakref::make_shared<shared_self>();
+  EXPECT_EQ(a->shared_from_this(), a);
+  a->next = a->shared_from_this();
+  std::weak_ptr<shared_self> wa = a;
+  a.reset();
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+  EXPECT_TRUE(wa.expired());
+}
+
+TEST(gc, get_count_counts_tracked_allocations_since_the_last_collection) {
+  event_log log;
+  weakref::gc::collect();
+  EXPECT_EQ(weakref::gc::get_count(), 0u);
+  auto a = make_node(log, "a");
+  auto b = make_node(log, "b");
+  auto u = weakref::make_shared<untraced>();
+  EXPECT_EQ(weakref::gc::get_count(), 2u);
+  weakref::gc::collect();
+  EXPECT_EQ(weakref::gc::get_count(), 0u);
+}
+
+TEST(gc, get_objects_returns_the_live_tracked_objects) {
+  event_log log;
+  auto a = make_node(log, "a");
+  auto u = weakref::make_shared<untraced>();
+  auto objects = weakref::gc::get_objects();
+  std::shared_ptr<const void> erased_a = a;
+  EXPECT_EQ(std::count(objects.begin(), objects.end(), erased_a), 1);
+  std::shared_ptr<const void> erased_u = u;
+  EXPECT_EQ(std::count(objects.begin(), objects.end(), erased_u), 0);
+  EXPECT_EQ(a.use_count(), 3);  // a, erased_a and the vector
+}
+
+TEST(gc, get_stats_adds_up_the_collections) {
+  event_log log;
+  auto before = weakref::gc::get_stats();
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  a.reset();
+  b.reset();
+  weakref::gc::collect();
+  weakref::gc::collect();
+  auto after = weakref::gc::get_stats();
+  EXPECT_EQ(after.collections - before.collections, 2u);
+  EXPECT_EQ(after.collected - before.collected, 2u);
+  EXPECT_EQ(after.uncollectable, before.uncollectable);
+}
+
+TEST(gc, callbacks_run_before_and_after_each_collection) {
+  event_log log;
+  std::vector<std::string> seen;
+  auto id = weakref::gc::add_callback(
+      [&](weakref::gc::phase p, const weakref::gc::collection_info& info) {
+        seen.push_back((p == weakref::gc::phase::start ? "start " : "stop ") +
+                       std::to_string(info.collected));
+        if (p == weakref::gc::phase::stop) seen.push_back("log " + std::to_string(log.size()));
+      });
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  a.reset();
+  b.reset();
+  weakref::gc::collect();
+  EXPECT_TRUE(weakref::gc::remove_callback(id));
+  EXPECT_FALSE(weakref::gc::remove_callback(id));
+  weakref::gc::collect();
+  EXPECT_THAT(seen, ElementsAre("start 0", "stop 2", "log 2"));
+}
+
+TEST(gc, a_throwing_gc_callback_goes_to_the_unraisable_hook) {
+  unraisable_log unraisable;
+  auto id = weakref::gc::add_callback([](weakref::gc::phase, const weakref::gc::collection_info&) {
+    throw std::runtime_error("x");
+  });
+  event_log log;
+  auto a = make_node(log, "a");
+  a->next = a;
+  a.reset();
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+  weakref::gc::remove_callback(id);
+  EXPECT_THAT(unraisable.entries,
+              ElementsAre("weakref::gc callback: x", "weakref::gc callback: x"));
+}
+
+TEST(gc, automatic_collection_is_off_by_default_and_follows_the_threshold_when_enabled) {
+  event_log log;
+  EXPECT_FALSE(weakref::gc::isenabled());
+  EXPECT_EQ(weakref::gc::get_threshold(), 700u);
+  weakref::gc::collect();
+  { auto [a, b] = make_pair_cycle(log, "a", "b"); }
+  for (int i = 0; i < 1000; ++i) make_node(log, "x");
+  EXPECT_EQ(std::count(log.events.begin(), log.events.end(), "~a"), 0);
+
+  weakref::gc::set_threshold(10);
+  weakref::gc::enable();
+  EXPECT_TRUE(weakref::gc::isenabled());
+  for (int i = 0; i < 10; ++i) make_node(log, "y");
+  weakref::gc::disable();
+  weakref::gc::set_threshold(700);
+  EXPECT_EQ(std::count(log.events.begin(), log.events.end(), "~a"), 1);
+  EXPECT_EQ(std::count(log.events.begin(), log.events.end(), "~b"), 1);
+}
+
+TEST(gc, a_zero_threshold_turns_automatic_collection_off) {
+  event_log log;
+  weakref::gc::set_threshold(0);
+  EXPECT_EQ(weakref::gc::get_threshold(), 0u);
+  weakref::gc::enable();
+  { auto [a, b] = make_pair_cycle(log, "a", "b"); }
+  for (int i = 0; i < 2000; ++i) make_node(log, "x");
+  weakref::gc::disable();
+  weakref::gc::set_threshold(700);
+  EXPECT_EQ(std::count(log.events.begin(), log.events.end(), "~a"), 0);
+  EXPECT_EQ(weakref::gc::collect(), 2u);
+}
+
+}  // namespace

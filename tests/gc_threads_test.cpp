@@ -1,0 +1,194 @@
+// Tests for weakref::gc with other threads running (run under ThreadSanitizer): collections
+// racing with weak reference locks, copies, drops, allocations and deaths of tracked objects,
+// and with each other.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "weakref/gc.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
+#include "weakref/weak_set.hpp"
+
+namespace {
+
+std::atomic<long> alive_nodes{0};
+
+// A node that other threads write while collections run: as for any read from another
+// thread, traverse takes the lock its writers take (the rule in gc.hpp).
+struct mt_node {
+  mt_node() { alive_nodes.fetch_add(1, std::memory_order_relaxed); }
+  mt_node(const mt_node&) = delete;
+  mt_node& operator=(const mt_node&) = delete;
+  ~mt_node() { alive_nodes.fetch_sub(1, std::memory_order_relaxed); }
+
+  void set_next(std::shared_ptr<mt_node> n) {
+    std::lock_guard lock(mutex);
+    next = std::move(n);
+  }
+  std::shared_ptr<mt_node> get_next() {
+    std::lock_guard lock(mutex);
+    return next;
+  }
+  template <class V>
+  void traverse(V& visit) {
+    std::lock_guard lock(mutex);
+    visit(next);
+  }
+
+ private:
+  std::mutex mutex;
+  std::shared_ptr<mt_node> next;
+};
+
+std::shared_ptr<mt_node> make_cycle() {
+  auto a = weakref::make_shared<mt_node>();
+  auto b = weakref::make_shared<mt_node>();
+  a->set_next(b);
+  b->set_next(a);
+  return a;
+}
+
+// Whether `n` is still in its 2-cycle, untouched.
+bool intact(const std::shared_ptr<mt_node>& n) {
+  auto next = n->get_next();
+  return next && next->get_next() == n;
+}
+
+constexpr int rounds = 300;
+
+TEST(gc_threads, locks_of_live_objects_always_succeed_and_leave_them_intact) {
+  auto before = alive_nodes.load();
+  std::vector<std::shared_ptr<mt_node>> owners;
+  std::vector<weakref::ref<mt_node>> refs;
+  for (int i = 0; i < 64; ++i) {
+    owners.push_back(make_cycle());
+    refs.emplace_back(owners.back()->get_next());  // b: alive only through the cycle from a
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> lockers;
+  for (int t = 0; t < 2; ++t) {
+    lockers.emplace_back([&] {
+      while (!stop.load()) {
+        for (auto& r : refs) {
+          auto b = r.lock();
+          if (!b || !intact(b)) failures.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < rounds; ++i) EXPECT_EQ(weakref::gc::collect(), 0u);
+  stop = true;
+  for (auto& t : lockers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(alive_nodes.load() - before, 128);
+  owners.clear();
+  EXPECT_EQ(weakref::gc::collect(), 128u);
+  EXPECT_EQ(alive_nodes.load(), before);
+}
+
+TEST(gc_threads, a_lock_racing_a_collection_gets_an_intact_object_or_nothing) {
+  auto before = alive_nodes.load();
+  for (int i = 0; i < rounds; ++i) {
+    auto a = make_cycle();
+    weakref::ref<mt_node> r(a);
+    a.reset();  // garbage now; the other thread races the collection with a lock
+    std::atomic<int> kept_intact{0};
+    std::atomic<int> broken{0};
+    std::thread locker([&] {
+      for (int k = 0; k < 50; ++k) {
+        if (auto got = r.lock()) {
+          // The collection must leave an object it lets a lock have alone.
+          (intact(got) ? kept_intact : broken).fetch_add(1);
+        }
+      }
+    });
+    weakref::gc::collect();
+    locker.join();
+    EXPECT_EQ(broken.load(), 0);
+    weakref::gc::collect();  // frees it if the lock's hold reprieved it
+    EXPECT_FALSE(r.alive());
+  }
+  EXPECT_EQ(alive_nodes.load(), before);
+}
+
+TEST(gc_threads, collections_race_with_threads_that_build_share_and_drop_cycles) {
+  auto before = alive_nodes.load();
+  std::atomic<int> running{2};
+  std::vector<std::thread> mutators;
+  for (int t = 0; t < 2; ++t) {
+    mutators.emplace_back([&, t] {
+      std::vector<std::shared_ptr<mt_node>> kept;
+      weakref::weak_set<mt_node> seen;
+      for (int i = 0; i < 2000; ++i) {
+        auto a = make_cycle();
+        seen.add(a);
+        weakref::ref<mt_node> r(a->get_next());
+        if (i % 3 == t) kept.push_back(a);  // some stay alive from outside
+        if (kept.size() > 16) kept.erase(kept.begin());
+        if (auto b = r.lock()) {
+          if (!intact(b)) std::abort();  // a live object was changed
+        }
+        for (auto& k : kept) {
+          if (!intact(k)) std::abort();
+        }
+      }
+      running.fetch_sub(1);
+    });
+  }
+  while (running.load() != 0) weakref::gc::collect();
+  for (auto& t : mutators) t.join();
+  weakref::gc::collect();
+  EXPECT_EQ(alive_nodes.load(), before);
+}
+
+TEST(gc_threads, collections_on_several_threads_at_once_free_each_object_once) {
+  auto before = alive_nodes.load();
+  std::atomic<std::size_t> freed{0};
+  std::vector<std::thread> collectors;
+  for (int t = 0; t < 3; ++t) {
+    collectors.emplace_back([&] {
+      for (int i = 0; i < rounds; ++i) {
+        make_cycle();
+        freed.fetch_add(weakref::gc::collect());
+      }
+    });
+  }
+  for (auto& t : collectors) t.join();
+  freed += weakref::gc::collect();
+  EXPECT_EQ(freed.load(), 3u * rounds * 2);
+  EXPECT_EQ(alive_nodes.load(), before);
+}
+
+TEST(gc_threads, const_queries_run_on_several_threads_during_collections) {
+  std::vector<std::shared_ptr<mt_node>> owners;
+  for (int i = 0; i < 32; ++i) owners.push_back(make_cycle());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        EXPECT_GE(weakref::gc::get_objects().size(), 64u);
+        (void)weakref::gc::get_count();
+        (void)weakref::gc::get_stats();
+        EXPECT_TRUE(weakref::gc::is_tracked(owners[0]));
+      }
+    });
+  }
+  for (int i = 0; i < rounds; ++i) {
+    make_cycle();
+    weakref::gc::collect();
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  owners.clear();
+  weakref::gc::collect();
+}
+
+}  // namespace
