@@ -3,6 +3,7 @@
 // with a condemn-and-recheck step that makes it safe while other threads run.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -45,6 +46,17 @@ enum class phase { start, stop };
 
 }  // namespace weakref::gc
 
+#if defined(__SANITIZE_THREAD__)
+#define WEAKREF_GC_NO_FENCES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEAKREF_GC_NO_FENCES 1
+#endif
+#endif
+#ifndef WEAKREF_GC_NO_FENCES
+#define WEAKREF_GC_NO_FENCES 0
+#endif
+
 namespace weakref::detail {
 
 // Set while this thread runs collect(): a nested call returns 0, as in CPython.
@@ -54,8 +66,21 @@ class gc_collector {
  public:
   using callback = std::function<void(gc::phase, const gc::collection_info&)>;
 
+  // One tracked object in a collection's snapshot (32 bytes). `hold` keeps it from dying under
+  // the analysis (and is subtracted from its count).
+  struct entry {
+    static constexpr std::int32_t reached = -1;
+    gc_record* record;
+    std::shared_ptr<const void> hold;
+    std::int32_t count = 0;    // use_count when the snapshot took it
+    std::int32_t outside = 0;  // count minus the edges from the snapshot, then `reached`
+  };
+
   struct state {
     std::mutex collect_mutex;  // one analysis at a time; never held while user code frees
+    // Kept between collections (under collect_mutex): a new snapshot of a million objects
+    // would otherwise page-fault its way into fresh memory each time.
+    std::vector<entry> snapshot_buffer;
     std::mutex stats_mutex;
     gc::stats totals;
     std::vector<std::pair<std::size_t, callback>> callbacks;  // under stats_mutex
@@ -121,16 +146,6 @@ class gc_collector {
   }
 
  private:
-  // One tracked object in a collection's snapshot. `hold` keeps it from dying under the
-  // analysis (and is subtracted from its count).
-  struct entry {
-    gc_record* record;
-    std::shared_ptr<const void> hold;
-    long count = 0;    // use_count when the analysis read it
-    long outside = 0;  // count minus the edges from the snapshot: owners outside it
-    bool reached = false;
-  };
-
   // Counts each strong edge to a snapshot object against that object's count.
   struct subtract_edges final : gc_edge_sink {
     gc_collector* run;
@@ -144,8 +159,8 @@ class gc_collector {
     std::vector<entry*>* work;
     void strong(object_header& target, std::string_view) override {
       auto* e = run->entry_of(target);
-      if (e && !e->reached) {
-        e->reached = true;
+      if (e && e->outside != entry::reached) {
+        e->outside = entry::reached;
         work->push_back(e);
       }
     }
@@ -189,20 +204,30 @@ class gc_collector {
   void analyse() {
     std::unique_lock lock(globals().collect_mutex);
     gc_registry::instance().pending_allocations.store(0, std::memory_order_relaxed);
+    snapshot_.swap(globals().snapshot_buffer);
     try {
       take_snapshot();
       examined_ = snapshot_.size();
       find_unreached();
     } catch (...) {
       lock.unlock();
-      snapshot_.clear();  // lets go of the holds: nothing was condemned or changed
+      release_snapshot();  // nothing was condemned or changed
       throw;
     }
     condemn_unreached();
     lock.unlock();
-    // The live objects' holds go now, outside the lock: some may have lost every other owner
-    // meanwhile, and then die here.
-    std::vector<entry>().swap(snapshot_);
+    release_snapshot();
+  }
+
+  // Lets go of the live objects' holds outside the lock (some may have lost every other owner
+  // meanwhile, and then die here), and gives the buffer back for the next collection.
+  void release_snapshot() {
+    for (auto& e : snapshot_) e.hold.reset();
+    snapshot_.clear();
+    std::lock_guard lock(globals().collect_mutex);
+    if (globals().snapshot_buffer.capacity() < snapshot_.capacity()) {
+      snapshot_.swap(globals().snapshot_buffer);
+    }
   }
 
   // Holds every tracked object that is alive and not already condemned by another collection,
@@ -216,16 +241,13 @@ class gc_collector {
         auto hold = r->self.lock();
         if (!hold) continue;  // dying: its death waits for this lock to take it off the list
         r->slot = static_cast<std::uint32_t>(snapshot_.size());
-        snapshot_.push_back(entry{r, std::move(hold)});
+        auto count = static_cast<std::int32_t>(hold.use_count());
+        snapshot_.push_back(entry{r, std::move(hold), count, count - 1});  // -1: the hold
       }
     }
   }
 
   void find_unreached() {
-    for (auto& e : snapshot_) {
-      e.count = e.hold.use_count();
-      e.outside = e.count - 1;  // the snapshot's own hold
-    }
     subtract_edges subtract;
     subtract.run = this;
     gc::visitor counting(gc::visitor::mode::count, &subtract);
@@ -242,7 +264,7 @@ class gc_collector {
             "nothing was freed");
       }
       if (e.outside > 0) {
-        e.reached = true;
+        e.outside = entry::reached;
         work.push_back(&e);
       }
     }
@@ -264,27 +286,39 @@ class gc_collector {
   // precedes (then the re-read below sees its reference) or follows (then it waits for the
   // decision): see gc_admits.
   void condemn_unreached() {
+    auto unreached = [](const entry& e) { return e.outside != entry::reached; };
+    auto candidates = std::count_if(snapshot_.begin(), snapshot_.end(), unreached);
+    if (candidates == 0) return;
+    garbage_.reserve(static_cast<std::size_t>(candidates));  // may throw: nothing condemned yet
     for (auto& e : snapshot_) {
-      if (!e.reached) {
+      if (unreached(e)) {
         e.record->verdict.exchange(gc_pending | gc_condemned, std::memory_order_acq_rel);
       }
     }
     for (auto& e : snapshot_) {
-      if (!e.reached && counted_again(e.hold) != e.count) reprieved_ = true;
+      if (unreached(e) && counted_again(e.hold) != e.count) reprieved_ = true;
     }
+#if !WEAKREF_GC_NO_FENCES
+    std::atomic_thread_fence(std::memory_order_acquire);
+#endif
     for (auto& e : snapshot_) {
-      if (e.reached) continue;
+      if (!unreached(e)) continue;
       e.record->verdict.store(reprieved_ ? 0 : gc_condemned, std::memory_order_release);
-      if (!reprieved_) garbage_.push_back(std::move(e.hold));
+      if (!reprieved_) garbage_.push_back(garbage{e.record, std::move(e.hold)});
     }
   }
 
-  // The use count, read after an acquiring read-modify-write of it (a copy): whatever the last
-  // outside owner did to the object before letting it go happens before the collector clears
-  // it. (use_count() alone is a relaxed load.)
+  // The use count again. use_count() is a relaxed load; condemn_unreached follows these reads
+  // with an acquire fence, so that whatever the last outside owner did to an object before
+  // letting it go happens before the collector clears it. ThreadSanitizer does not model
+  // fences: there each read is an acquiring read-modify-write (a copy) instead.
   static long counted_again(const std::shared_ptr<const void>& hold) noexcept {
+#if WEAKREF_GC_NO_FENCES
     std::shared_ptr<const void> probe = hold;
     return probe.use_count() - 1;
+#else
+    return hold.use_count();
+#endif
   }
 
   // CPython's order: every weak reference to the garbage already reads dead; call back those
@@ -294,7 +328,7 @@ class gc_collector {
     calls.reserve(garbage_.size());
     bool any_call = false;
     for (auto& g : garbage_) {
-      calls.push_back(header_of_hold(g).detach_all());
+      calls.push_back(gc_header_of(*g.record).detach_all());
       any_call = any_call || calls.back();
     }
     if (any_call) {
@@ -305,23 +339,39 @@ class gc_collector {
       traverse_garbage(counting);
       for (auto* chain : calls) object_header::fire_chain(without_garbage_refs(chain, inside));
     }
+    untrack_garbage();
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
     traverse_garbage(clearing);
     auto found = garbage_.size();
-    std::vector<std::shared_ptr<const void>>().swap(garbage_);
+    std::vector<garbage>().swap(garbage_);
     info.collected = gc_garbage_deaths_here - deaths;
     info.uncollectable = found > info.collected ? found - info.collected : 0;
   }
 
-  static object_header& header_of_hold(const std::shared_ptr<const void>& hold) noexcept {
-    return *std::get_deleter<object_header>(hold);
+  // Takes the garbage off the tracked lists, keeping a shard locked across runs of garbage
+  // from it (usually one run: objects allocated by one thread): their deaths then skip the
+  // lock. A garbage object that outlives the collection stays condemned, off the lists.
+  void untrack_garbage() noexcept {
+    auto& registry = gc_registry::instance();
+    gc_shard* locked = nullptr;
+    for (auto& g : garbage_) {
+      auto& record = *g.record;
+      auto* shard = &registry.shards[record.shard];
+      if (shard != locked) {
+        if (locked) locked->lock.unlock();
+        locked = shard;
+        locked->lock.lock();
+      }
+      gc_unlink(*shard, record);
+    }
+    if (locked) locked->lock.unlock();
   }
 
   void traverse_garbage(gc::visitor& visit) noexcept {
     for (auto& g : garbage_) {
       try {
-        auto& record = gc_record_of(header_of_hold(g));
+        auto& record = *g.record;
         record.type->traverse(record.object(), visit);
       } catch (...) {
         report_unraisable(std::current_exception(), "weakref::gc traverse");
@@ -352,7 +402,11 @@ class gc_collector {
   }
 
   std::vector<entry> snapshot_;
-  std::vector<std::shared_ptr<const void>> garbage_;
+  struct garbage {
+    gc_record* record;
+    std::shared_ptr<const void> hold;
+  };
+  std::vector<garbage> garbage_;
   std::size_t examined_ = 0;
   bool reprieved_ = false;
 };

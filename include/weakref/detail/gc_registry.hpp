@@ -115,6 +115,12 @@ inline gc_record& gc_record_of(const object_header& header) noexcept {
   return *reinterpret_cast<gc_record*>(at - offset - sizeof(gc_record));
 }
 
+inline object_header& gc_header_of(gc_record& record) noexcept {
+  auto offset = gc_registry::instance().header_offset.load(std::memory_order_relaxed);
+  auto* at = reinterpret_cast<std::byte*>(&record) + sizeof(gc_record) + offset;
+  return *reinterpret_cast<object_header*>(at);
+}
+
 // Automatic collection after `threshold` tracked allocations; defined in gc.hpp.
 void gc_collect_automatically() noexcept;
 
@@ -122,17 +128,19 @@ void gc_collect_automatically() noexcept;
 // untracked (a root, as an object without traverse) in the one case the record could not be
 // found from the header again: a standard library whose control block puts the deleter at
 // different offsets for different types (none known does).
-inline void gc_track(const std::shared_ptr<const void>& owner, void* record_storage,
-                     const gc_type& type) noexcept {
+template <class T>
+void gc_track(const std::shared_ptr<T>& owner, void* record_storage, const gc_type& type) noexcept {
   auto& registry = gc_registry::instance();
   auto* header = std::get_deleter<object_header>(owner);
   auto offset = reinterpret_cast<std::byte*>(header) -
                 (static_cast<std::byte*>(record_storage) + sizeof(gc_record));
-  std::ptrdiff_t expected = -1;
-  if (!registry.header_offset.compare_exchange_strong(expected, offset,
-                                                      std::memory_order_relaxed) &&
-      expected != offset) {
-    return;
+  auto known = registry.header_offset.load(std::memory_order_relaxed);
+  if (known != offset) {
+    if (known != -1) return;
+    if (!registry.header_offset.compare_exchange_strong(known, offset, std::memory_order_relaxed) &&
+        known != offset) {
+      return;
+    }
   }
   auto* record = new (record_storage) gc_record();
   record->type = &type;
@@ -156,18 +164,27 @@ inline void gc_track(const std::shared_ptr<const void>& owner, void* record_stor
 }
 
 // A tracked object's death: off its shard's list, and its counts let go.
-inline void object_header::untrack(object_header& header) noexcept {
-  auto& registry = gc_registry::instance();
-  auto& record = gc_record_of(header);
-  auto& shard = registry.shards[record.shard];
-  shard.lock.lock();
+// Takes `record` off its shard's list; the caller holds the shard's lock. Marks it off the
+// list (prev points at itself) so that its death does not do it again.
+inline void gc_unlink(gc_shard& shard, gc_record& record) noexcept {
   if (record.prev) {
     record.prev->next = record.next;
   } else {
     shard.head = record.next;
   }
   if (record.next) record.next->prev = record.prev;
-  shard.lock.unlock();
+  record.prev = &record;
+}
+
+inline void object_header::untrack(object_header& header) noexcept {
+  auto& record = gc_record_of(header);
+  // A collection takes its garbage off the lists in one pass before letting it go.
+  if (record.prev != &record) {
+    auto& shard = gc_registry::instance().shards[record.shard];
+    shard.lock.lock();
+    gc_unlink(shard, record);
+    shard.lock.unlock();
+  }
   if (record.verdict.load(std::memory_order_relaxed) & gc_condemned) ++gc_garbage_deaths_here;
   // The weak count it held cannot be the last: the strong owners hold one until we return.
   record.self.reset();

@@ -116,7 +116,9 @@ class object_header {
   bool tracked() const noexcept {
     return (state_.load(std::memory_order_relaxed) & tracked_bit) != 0;
   }
-  void set_tracked() noexcept { state_.fetch_or(tracked_bit, std::memory_order_relaxed); }
+  void set_tracked() noexcept {  // not shared yet: no read-modify-write needed
+    state_.store(state_.load(std::memory_order_relaxed) | tracked_bit, std::memory_order_relaxed);
+  }
 
   // Returns a new handle to the canonical node of `kind`, creating it if needed.
   template <class MakeNode>
@@ -265,6 +267,7 @@ class object_header {
 
   // Unlinks every node; returns the chain of those to call back, each with an extra handle.
   weakref_node* detach_all() noexcept {
+    if ((state_.load(std::memory_order_acquire) & ~flag_bits) == 0) return nullptr;
     weakref_node* head = lock();
     weakref_node* calls = nullptr;
     weakref_node** tail = &calls;
