@@ -4,7 +4,6 @@
 //
 // Build and run: cmake --workflow --preset tour
 #include <cstdio>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -272,77 +271,57 @@ struct Texture {
 };
 
 // ---- 9. Use case: a cache ---------------------------------------------------------------------
-// Shares one object per key while anyone uses it; never keeps one alive by itself.
-class TextureCache {
- public:
-  std::shared_ptr<Texture> get_or_create(const std::string& key) {
-    if (auto hit = cache_.get(key)) {  // a strong ref, or nullptr if absent or dead
-      std::printf("    get_or_create(%s): hit\n", key.c_str());
-      return hit;
-    }
-    auto created = weakref::make_shared<Texture>(key);
-    cache_.insert_or_assign(key, created);
-    std::printf("    get_or_create(%s): created\n", key.c_str());
-    return created;
-  }
-  std::size_t size() const { return cache_.size(); }
-
- private:
-  weakref::weak_value_map<std::string, Texture> cache_;
-};
-
+// weakref::cache shares one object per key while anyone uses it and, with keep_recent = 0,
+// never keeps one alive by itself. Thread-safe: callers of one key share one creation.
 void cache() {
   header("9. Use case: a cache (get_or_create)");
-  TextureCache textures;
-  auto a = textures.get_or_create("grass");
-  auto b = textures.get_or_create("grass");
-  std::printf("  a == b: %s (one shared object); a.reset(), then b.reset():\n", yes_no(a == b));
+  weakref::cache<std::string, Texture> textures;
+  auto load = [&textures](const std::string& key) {
+    return textures.get_or_create(key, [&key] {  // runs only when no live Texture exists
+      std::printf("    loading %s\n", key.c_str());
+      return weakref::make_shared<Texture>(key);
+    });
+  };
+  auto a = load("grass");
+  auto b = load("grass");  // a hit: no loading
+  std::printf("  a == b: %s (one shared object, loaded once); a.reset(), then b.reset():\n",
+              yes_no(a == b));
   a.reset();
   b.reset();
   std::printf("  textures.size(): %zu; asked again:\n", textures.size());
-  textures.get_or_create("grass");  // and dies at once: nobody keeps it
+  load("grass");  // loaded again, and dies at once: nobody keeps it
 }
 
 // ---- 10. Use case: an LRU cache ---------------------------------------------------------------
-// The `capacity` most recently used objects stay alive (strong refs); older ones live on only
-// while someone else holds them, and are still found then (weak map).
-class LruCache {
- public:
-  explicit LruCache(std::size_t capacity) : capacity_(capacity) {}
-  std::shared_ptr<Texture> get(const std::string& key) {
-    auto texture = alive_.get(key);
-    std::printf("    get(%s): %s\n", key.c_str(), texture ? "hit" : "created");
-    if (!texture) {
-      texture = weakref::make_shared<Texture>(key);
-      alive_.insert_or_assign(key, texture);
-    }
-    std::erase(recent_, texture);  // move to the front
-    recent_.push_front(texture);
-    if (recent_.size() > capacity_) recent_.pop_back();  // evicted: dies unless held elsewhere
-    return texture;
-  }
-
- private:
-  std::size_t capacity_;
-  std::deque<std::shared_ptr<Texture>> recent_;          // strong: most recent first
-  weakref::weak_value_map<std::string, Texture> alive_;  // weak: everything alive
-};
-
+// keep_recent = N: the cache itself holds the N most recently used objects; older ones live on
+// only while someone else holds them, and are still found then.
 void lru_cache() {
   header("10. Use case: an LRU cache");
-  LruCache lru(2);
-  std::puts("  capacity 2; nobody outside holds \"a\" or \"b\":");
-  lru.get("a");
-  lru.get("b");
-  lru.get("a");
+  weakref::cache<std::string, Texture> lru(/*keep_recent=*/2);
+  auto get = [&lru](const char* key) {
+    bool created = false;
+    auto texture = lru.get_or_create(key, [&] {
+      created = true;
+      return weakref::make_shared<Texture>(key);
+    });
+    std::printf("    get(%s): %s\n", key, created ? "created" : "hit");
+    return texture;
+  };
+  std::puts("  keep_recent 2; nobody outside holds \"a\" or \"b\":");
+  get("a");
+  get("b");
+  get("a");
   std::puts("  get(\"c\") evicts the least recent, \"b\", which dies:");
-  auto held = lru.get("c");
+  auto held = get("c");
   std::puts("  \"a\" survived because it is recent:");
-  lru.get("a");
+  get("a");
   std::puts("  get(\"d\") evicts \"c\", but `held` keeps it alive:");
-  lru.get("d");
-  std::puts("  so the weak map still finds it (that evicts \"a\", which dies):");
-  lru.get("c");
+  get("d");
+  std::puts("  so the cache still finds it (that evicts \"a\", which dies):");
+  get("c");
+  auto recent = lru.recent_keys();
+  std::printf("  recent_keys(): %s, %s; size(): %zu\n", recent[0].c_str(), recent[1].c_str(),
+              lru.size());
 }
 
 // ---- 11. Use case: an event bus ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 // std::shared_ptr. Includes every public header and nothing else.
 #pragma once
 
+#include "weakref/cache.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/finalize.hpp"
 #include "weakref/gc.hpp"
