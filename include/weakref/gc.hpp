@@ -22,7 +22,8 @@
 // argument-dependent lookup. traverse visits every member that holds a std::shared_ptr to
 // another object (see weakref::gc::visitor for what it accepts). Objects of other types, and
 // objects made by std::make_shared, are not tracked and cost nothing more: they are roots,
-// so whatever they own is alive. A tracked object costs 48 bytes more than an untracked one.
+// so whatever they own is alive. A tracked object costs 48 bytes more than an untracked one,
+// and its creation and death take a spin lock (one of 16 shards, chosen per thread).
 //
 // What collect() frees: the tracked objects that no owner outside the tracked objects keeps
 // alive (CPython's algorithm: each object's use count minus the strong edges traverse shows
@@ -47,6 +48,8 @@
 //    another thread), and (2) no thread holds a cycle only "hand over hand", taking one
 //    member's strong reference from the previous one's field and letting that one go, in step
 //    with the collection (the counts of such a walk can look constant; see docs/design.md).
+//    Since traverse runs under the collector's lock, a thread must not call collect() while it
+//    holds a lock that some traverse takes.
 //  - weakref::ref / proxy / weak_method / weak container lookups on another thread during a
 //    collection either get a live object that the collection then leaves alone, or nothing
 //    (the object was condemned). A lock that meets an object being re-checked waits for the
