@@ -1,5 +1,6 @@
 // A tour of weakref: every feature, section by section, with what it prints; then the classic
-// uses of weak containers and refs (sections 9-13; docs/cookbook.md explains each).
+// uses of weak containers and refs (sections 9-13; docs/cookbook.md explains each), and the
+// cycle collector (section 14).
 // Python's weakref module, for C++ objects owned by std::shared_ptr.
 //
 // Build and run: cmake --workflow --preset tour
@@ -419,6 +420,61 @@ void parent_links() {
               yes_no(leaf->parent.alive()));
 }
 
+// ---- 14. The cycle collector ------------------------------------------------------------------
+// The seeds' tree built the leaky way: children own their parent. std::shared_ptr alone never
+// frees it; a type with traverse is tracked, and weakref::gc::collect() frees such cycles.
+struct TreeNode {
+  explicit TreeNode(std::string n) : name(std::move(n)) {}
+  ~TreeNode() { std::printf("    ~TreeNode(%s)\n", name.c_str()); }
+  std::string name;
+  std::shared_ptr<TreeNode> parent;  // owning: the leak
+  std::vector<std::shared_ptr<TreeNode>> children;
+  template <class V>
+  void traverse(V& visit) {
+    visit("parent", parent);
+    visit("children", children);
+  }
+};
+
+std::shared_ptr<TreeNode> make_tree(const std::string& root_name) {
+  auto root = weakref::make_shared<TreeNode>(root_name);
+  for (const char* name : {"left", "right"}) {
+    auto child = weakref::make_shared<TreeNode>(root_name + "." + name);
+    child->parent = root;
+    root->children.push_back(child);
+  }
+  return root;
+}
+
+void cycle_collector() {
+  header("14. The cycle collector: weakref::gc");
+  weakref::gc::collect();  // start from a clean slate
+  auto kept = make_tree("kept");
+  weakref::ref<TreeNode> leaked_root;
+  {
+    auto leaked = make_tree("leaked");
+    leaked_root = weakref::ref<TreeNode>(leaked, [](const weakref::ref<TreeNode>& r) {
+      std::printf("    callback: leaked root collected, r() is %s\n", r() ? "alive" : "null");
+    });
+    weakref::finalize(leaked->children[0], [] { std::puts("    finalize: leaked.left"); });
+    std::printf("  is_tracked(leaked): %s, tracked allocations since the last collection: %zu\n",
+                yes_no(weakref::gc::is_tracked(leaked)), weakref::gc::get_count());
+  }
+  std::printf("  last owner gone, leaked_root.alive(): %s (children own their parent)\n",
+              yes_no(leaked_root.alive()));
+  std::printf("  tracked objects alive: %zu\n", weakref::gc::get_objects().size());
+  std::puts("  weakref::gc::collect():");
+  auto freed = weakref::gc::collect();
+  std::printf("  freed %zu objects; leaked_root.alive(): %s; kept->children.size(): %zu\n", freed,
+              yes_no(leaked_root.alive()), kept->children.size());
+  auto stats = weakref::gc::get_stats();
+  std::printf("  gc::get_stats(): %zu collections, %zu collected, %zu uncollectable\n",
+              stats.collections, stats.collected, stats.uncollectable);
+  std::puts("  kept.reset(), then collect() again:");
+  kept.reset();
+  std::printf("  freed %zu objects\n", weakref::gc::collect());
+}
+
 }  // namespace
 
 int main() {
@@ -436,6 +492,7 @@ int main() {
   event_bus();
   side_table();
   parent_links();
+  cycle_collector();
   std::puts("\nend of tour");
   return 0;
 }
