@@ -220,8 +220,14 @@ def install_hooks():
 
 
 def op_new(x):
-    # The new object is bound before the earlier X is released (dict assignment order).
-    STATE.objs[x] = Obj(x)
+    # The new object is bound before the earlier X is released, and by then only the binding
+    # holds it: a callback of the earlier X's death that drops X kills the new one right there.
+    # (`STATE.objs[x] = Obj(x)` would release the earlier X while the new one is still on the
+    # interpreter's stack, which keeps it alive until every one of those callbacks ran.)
+    new, earlier = Obj(x), STATE.objs.get(x)
+    STATE.objs[x] = new
+    del new
+    del earlier
 
 
 def op_drop(x):
