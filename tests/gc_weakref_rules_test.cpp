@@ -91,6 +91,37 @@ TEST(gc_weakrefs, a_ref_held_by_a_live_object_calls_back) {
   EXPECT_THAT(log.events, UnorderedElementsAre("watcher notified", "~a", "~b"));
 }
 
+TEST(gc_weakrefs, a_ref_held_only_by_garbage_is_cleared_even_when_its_object_lives) {
+  event_log log;
+  auto a = make_node(log, "a");
+  a->next = a;
+  auto x = make_node(log, "x");
+  a->held = ref<gc_node>(x, [&] { log.add("garbage-held ref called back"); });
+  EXPECT_EQ(weakref::getweakrefcount(x), 1u);
+  a.reset();
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+  EXPECT_EQ(weakref::getweakrefcount(x), 0u);  // CPython clears weakrefs that are garbage
+  x.reset();
+  EXPECT_THAT(log.events, ElementsAre("~a", "~x"));
+}
+
+TEST(gc_weakrefs, a_garbage_held_ref_does_not_call_back_when_a_callback_kills_its_object) {
+  event_log log;
+  auto a = make_node(log, "a");
+  a->next = a;
+  auto x = make_node(log, "x");
+  a->held = ref<gc_node>(x, [&] { log.add("garbage-held ref called back"); });
+  std::size_t count_in_callback = 99;
+  ref<gc_node> ra(a, [&] {
+    count_in_callback = weakref::getweakrefcount(x);
+    x.reset();  // x dies during the collection, while the garbage still holds the ref
+  });
+  a.reset();
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+  EXPECT_EQ(count_in_callback, 0u);
+  EXPECT_THAT(log.events, ElementsAre("~x", "~a"));
+}
+
 TEST(gc_weakrefs, callbacks_of_one_object_run_newest_first) {
   event_log log;
   auto a = make_node(log, "a");

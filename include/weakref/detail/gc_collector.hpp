@@ -147,10 +147,17 @@ class gc_collector {
 
  private:
   // Counts each strong edge to a snapshot object against that object's count.
+  // Also notes which objects hold weak references (the census after the verdict visits only
+  // those).
   struct subtract_edges final : gc_edge_sink {
     gc_collector* run;
+    std::uint32_t current = 0;
     void strong(object_header& target, std::string_view) override {
       if (auto* e = run->entry_of(target)) --e->outside;
+    }
+    void weak(weakref_node&) override {
+      auto& holders = run->weak_holders_;
+      if (holders.empty() || holders.back() != current) holders.push_back(current);
     }
   };
   // Marks what a reached object reaches.
@@ -251,7 +258,11 @@ class gc_collector {
     subtract_edges subtract;
     subtract.run = this;
     gc::visitor counting(gc::visitor::mode::count, &subtract);
-    for (auto& e : snapshot_) traverse(e, counting);
+    weak_holders_.clear();
+    for (auto& e : snapshot_) {
+      subtract.current = static_cast<std::uint32_t>(&e - snapshot_.data());
+      traverse(e, counting);
+    }
 
     std::vector<entry*> work;
     for (auto& e : snapshot_) {
@@ -301,10 +312,14 @@ class gc_collector {
 #if !WEAKREF_GC_NO_FENCES
     std::atomic_thread_fence(std::memory_order_acquire);
 #endif
+    auto holder = weak_holders_.begin();
     for (auto& e : snapshot_) {
+      auto slot = static_cast<std::uint32_t>(&e - snapshot_.data());
+      bool holds_weak = holder != weak_holders_.end() && *holder == slot;
+      if (holds_weak) ++holder;
       if (!unreached(e)) continue;
       e.record->verdict.store(reprieved_ ? 0 : gc_condemned, std::memory_order_release);
-      if (!reprieved_) garbage_.push_back(garbage{e.record, std::move(e.hold)});
+      if (!reprieved_) garbage_.push_back(garbage{e.record, std::move(e.hold), holds_weak});
     }
   }
 
@@ -324,29 +339,40 @@ class gc_collector {
   // CPython's order: every weak reference to the garbage already reads dead; call back those
   // that are not garbage themselves, then break the cycles and let the objects go.
   void free_garbage(gc::collection_info& info) {
+    // Census: how many handles of each weak reference the garbage holds.
+    std::unordered_map<weakref_node*, std::size_t> inside;
+    count_weak_handles census;
+    census.inside = &inside;
+    gc::visitor counting(gc::visitor::mode::count, &census);
+    traverse_garbage(counting, true);
+
     std::vector<weakref_node*> calls;
     calls.reserve(garbage_.size());
-    bool any_call = false;
-    for (auto& g : garbage_) {
-      calls.push_back(gc_header_of(*g.record).detach_all());
-      any_call = any_call || calls.back();
+    for (auto& g : garbage_) calls.push_back(gc_header_of(*g.record).detach_all());
+    // A weak reference held only by garbage is cleared whatever it refers to, and never calls
+    // back (CPython's handle_weakrefs); those to garbage are in `calls`, with one more handle.
+    for (auto [node, held] : inside) {
+      if (held >= node->handles_.load(std::memory_order_acquire)) clear_garbage_ref(*node);
     }
-    if (any_call) {
-      std::unordered_map<weakref_node*, std::size_t> inside;
-      count_weak_handles census;
-      census.inside = &inside;
-      gc::visitor counting(gc::visitor::mode::count, &census);
-      traverse_garbage(counting);
-      for (auto* chain : calls) object_header::fire_chain(without_garbage_refs(chain, inside));
-    }
+    for (auto* chain : calls) object_header::fire_chain(without_garbage_refs(chain, inside));
+
     untrack_garbage();
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
-    traverse_garbage(clearing);
+    traverse_garbage(clearing, false);
     auto found = garbage_.size();
     std::vector<garbage>().swap(garbage_);
     info.collected = gc_garbage_deaths_here - deaths;
     info.uncollectable = found > info.collected ? found - info.collected : 0;
+  }
+
+  // Unlinks a weak reference that only garbage holds from its (live) object: it no longer
+  // counts in getweakrefcount and never calls back. Its weak_ptr stays (releasing the node
+  // later needs the object's header), so a garbage destructor that locks it still gets a live
+  // object (CPython: None).
+  static void clear_garbage_ref(weakref_node& node) noexcept {
+    node.header().unlink(&node);
+    node.callback_pending_.store(false, std::memory_order_release);
   }
 
   // Takes the garbage off the tracked lists, keeping a shard locked across runs of garbage
@@ -368,8 +394,9 @@ class gc_collector {
     if (locked) locked->lock.unlock();
   }
 
-  void traverse_garbage(gc::visitor& visit) noexcept {
+  void traverse_garbage(gc::visitor& visit, bool weak_holders_only) noexcept {
     for (auto& g : garbage_) {
+      if (weak_holders_only && !g.holds_weak) continue;
       try {
         auto& record = *g.record;
         record.type->traverse(record.object(), visit);
@@ -405,8 +432,10 @@ class gc_collector {
   struct garbage {
     gc_record* record;
     std::shared_ptr<const void> hold;
+    bool holds_weak;  // its traverse reported weak references
   };
   std::vector<garbage> garbage_;
+  std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending
   std::size_t examined_ = 0;
   bool reprieved_ = false;
 };
