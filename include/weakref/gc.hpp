@@ -20,10 +20,16 @@
 // Tracking: an object made by weakref::make_shared / allocate_shared is tracked when its type
 // has a member `template <class V> void traverse(V&)`, or a free `traverse(T&, V&)` found by
 // argument-dependent lookup. traverse visits every member that holds a std::shared_ptr to
-// another object (see weakref::gc::visitor for what it accepts). Objects of other types, and
-// objects made by std::make_shared, are not tracked and cost nothing more: they are roots,
-// so whatever they own is alive. A tracked object costs 48 bytes more than an untracked one,
-// and its creation and death take a spin lock (one of 16 shards, chosen per thread).
+// another object (see weakref::gc::visitor for what it accepts). It must visit only what its
+// object owns, each once: visiting a shared_ptr owned elsewhere (a global, another object's
+// member) makes the collector see fewer outside owners than there are. It throws when the
+// count goes negative; otherwise the object that shared_ptr points to may be condemned while
+// alive (its weak references then read dead and its traverse edges are released). Missing an
+// edge only makes the collector free less.
+// Objects of other types, and objects made by std::make_shared, are not tracked and cost
+// nothing more: they are roots, so whatever they own is alive. A tracked object costs 48 bytes
+// more than an untracked one, and its creation and death take a spin lock (one of 16 shards,
+// chosen per thread).
 //
 // What collect() frees: the tracked objects that no owner outside the tracked objects keeps
 // alive (CPython's algorithm: each object's use count minus the strong edges traverse shows
