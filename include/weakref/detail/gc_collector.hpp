@@ -127,7 +127,8 @@ class gc_collector {
   static std::vector<std::shared_ptr<const void>> objects() {
     std::vector<std::shared_ptr<const void>> result;
     for (auto& shard : gc_registry::instance().shards) {
-      std::lock_guard lock(shard.lock);
+      shard.lock_with_room(result);
+      std::lock_guard lock(shard.lock, std::adopt_lock);
       for (auto* r = shard.head; r; r = r->next) {
         if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
         if (auto object = r->self.lock()) result.push_back(std::move(object));
@@ -241,7 +242,8 @@ class gc_collector {
   // one shard at a time: allocations and deaths elsewhere go on meanwhile.
   void take_snapshot() {
     for (auto& shard : gc_registry::instance().shards) {
-      std::lock_guard lock(shard.lock);
+      shard.lock_with_room(snapshot_);
+      std::lock_guard lock(shard.lock, std::adopt_lock);
       shard.allocations = 0;
       for (auto* r = shard.head; r; r = r->next) {
         if (r->verdict.load(std::memory_order_relaxed) != 0) continue;

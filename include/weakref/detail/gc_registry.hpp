@@ -79,6 +79,21 @@ struct alignas(64) gc_shard {
   gc_spin_lock lock;
   gc_record* head = nullptr;
   std::size_t allocations = 0;  // since the last collection (gc::get_count)
+  std::size_t linked = 0;       // records on the list: room to reserve before taking the lock
+
+  // Locks the shard with room for every record on it at the end of `v` (whose growth may
+  // throw, and must not happen under the lock: a strong reference dropped there could run a
+  // death that takes this lock).
+  template <class Vector>
+  void lock_with_room(Vector& v) {
+    for (;;) {
+      lock.lock();
+      if (v.capacity() - v.size() >= linked) return;
+      auto needed = v.size() + linked;
+      lock.unlock();
+      v.reserve(needed + needed / 8 + 16);
+    }
+  }
 };
 
 struct gc_registry {
@@ -154,6 +169,7 @@ void gc_track(const std::shared_ptr<T>& owner, void* record_storage, const gc_ty
   if (shard.head) shard.head->prev = record;
   shard.head = record;
   ++shard.allocations;
+  ++shard.linked;
   shard.lock.unlock();
 
   if (registry.enabled.load(std::memory_order_relaxed) &&
@@ -174,6 +190,7 @@ inline void gc_unlink(gc_shard& shard, gc_record& record) noexcept {
   }
   if (record.next) record.next->prev = record.prev;
   record.prev = &record;
+  --shard.linked;
 }
 
 inline void object_header::untrack(object_header& header) noexcept {
