@@ -55,7 +55,7 @@ inline constexpr bool cache_is_shared_ptr<std::shared_ptr<T>> = true;
 // one: at most one factory runs per key at a time, and concurrent callers for that key wait
 // for its result instead of running their own. Callers of other keys never wait for it.
 // Uses (hits and creations by get_or_create, hits by get) make a value the most recent;
-// contains() and size() do not. Keys are spread over 16 shards, each with its own mutex, so
+// contains() and size() do not. Keys are spread over 16 shards, each with its own lock, so
 // threads working on different keys rarely meet. Neither copyable nor movable.
 // Hash and KeyEqual are called concurrently from several threads, as const objects.
 template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
