@@ -69,7 +69,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -89,8 +88,14 @@ namespace weakref::gc {
 // already inside a collection.
 // Throws: std::logic_error if a traverse reports more strong references to an object than it
 // has owners (a shared_ptr visited twice, or one the object does not own); an exception a
-// traverse throws while the garbage is being found. Either way the collection is abandoned
-// and nothing was freed or changed. std::bad_alloc as any allocation.
+// traverse throws while the garbage is being found; std::bad_alloc. In each case the
+// collection is abandoned before anything is condemned: nothing was freed or changed, the
+// phase::start callbacks ran but phase::stop ones do not, and get_stats() does not count it.
+// Once the garbage is condemned nothing can fail: everything freeing needs is allocated before,
+// and exceptions from traverses, callbacks and destructors go to the unraisable hook.
+// A garbage object that survives its collection (uncollectable) stays condemned: it is off the
+// tracked lists, invisible to get_objects() and later collections, and dies when its last
+// owner lets go.
 inline std::size_t collect() { return detail::gc_collector::collect(true); }
 
 // weakref::gc::is_tracked(obj)
@@ -125,18 +130,18 @@ inline bool isenabled() noexcept {
 // The number of tracked allocations after which an automatic collection runs (CPython's
 // threshold0, default 700). 0 turns automatic collection off, as in CPython.
 inline void set_threshold(std::size_t allocations) noexcept {
-  detail::gc_registry::instance().threshold.store(allocations == 0 ? SIZE_MAX : allocations,
-                                                  std::memory_order_relaxed);
+  detail::gc_registry::instance().threshold.store(allocations, std::memory_order_relaxed);
 }
 inline std::size_t get_threshold() noexcept {
-  auto n = detail::gc_registry::instance().threshold.load(std::memory_order_relaxed);
-  return n == SIZE_MAX ? 0 : n;
+  return detail::gc_registry::instance().threshold.load(std::memory_order_relaxed);
 }
 
 // weakref::gc::get_count()
 //
 // Tracked allocations since the last collection (CPython's count of generation 0).
-inline std::size_t get_count() noexcept { return detail::gc_collector::allocations(); }
+inline std::size_t get_count() noexcept {
+  return detail::gc_registry::instance().allocations.load(std::memory_order_relaxed);
+}
 
 // weakref::gc::get_objects()
 //

@@ -15,7 +15,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -137,15 +136,6 @@ class gc_collector {
     return result;
   }
 
-  static std::size_t allocations() noexcept {
-    std::size_t n = 0;
-    for (auto& shard : gc_registry::instance().shards) {
-      std::lock_guard lock(shard.lock);
-      n += shard.allocations;
-    }
-    return n;
-  }
-
  private:
   // Counts each strong edge to a snapshot object against that object's count.
   // Also notes which objects hold weak references (the census after the verdict visits only
@@ -157,6 +147,7 @@ class gc_collector {
       if (auto* e = run->entry_of(target)) --e->outside;
     }
     void weak(weakref_node&) override {
+      ++run->weak_visits_;
       auto& holders = run->weak_holders_;
       if (holders.empty() || holders.back() != current) holders.push_back(current);
     }
@@ -174,10 +165,14 @@ class gc_collector {
     }
   };
   // Counts the handles of weak references that garbage objects hold.
+  // Lists the weak reference handles garbage holds, into room reserved before the verdict (a
+  // traverse reporting more than it did then is not believed: those count as outside).
   struct count_weak_handles final : gc_edge_sink {
-    std::unordered_map<weakref_node*, std::size_t>* inside;
+    std::vector<weakref_node*>* inside;
     void strong(object_header&, std::string_view) override {}
-    void weak(weakref_node& node) override { ++(*inside)[&node]; }
+    void weak(weakref_node& node) override {
+      if (inside->size() < inside->capacity()) inside->push_back(&node);
+    }
   };
 
   static void traverse(const entry& e, gc::visitor& visit) {
@@ -211,7 +206,7 @@ class gc_collector {
   // Finds the garbage: on return, garbage_ holds it, condemned (weak references read dead).
   void analyse() {
     std::unique_lock lock(globals().collect_mutex);
-    gc_registry::instance().pending_allocations.store(0, std::memory_order_relaxed);
+    gc_registry::instance().allocations.store(0, std::memory_order_relaxed);
     snapshot_.swap(globals().snapshot_buffer);
     try {
       take_snapshot();
@@ -244,7 +239,6 @@ class gc_collector {
     for (auto& shard : gc_registry::instance().shards) {
       shard.lock_with_room(snapshot_);
       std::lock_guard lock(shard.lock, std::adopt_lock);
-      shard.allocations = 0;
       for (auto* r = shard.head; r; r = r->next) {
         if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
         auto hold = r->self.lock();
@@ -302,7 +296,10 @@ class gc_collector {
     auto unreached = [](const entry& e) { return e.outside != entry::reached; };
     auto candidates = std::count_if(snapshot_.begin(), snapshot_.end(), unreached);
     if (candidates == 0) return;
-    garbage_.reserve(static_cast<std::size_t>(candidates));  // may throw: nothing condemned yet
+    // Everything freeing needs is allocated now, while a failure still leaves nothing condemned.
+    garbage_.reserve(static_cast<std::size_t>(candidates));
+    calls_.reserve(static_cast<std::size_t>(candidates));
+    census_.reserve(weak_visits_);
     for (auto& e : snapshot_) {
       if (unreached(e)) {
         e.record->verdict.exchange(gc_pending | gc_condemned, std::memory_order_acq_rel);
@@ -341,22 +338,26 @@ class gc_collector {
   // CPython's order: every weak reference to the garbage already reads dead; call back those
   // that are not garbage themselves, then break the cycles and let the objects go.
   void free_garbage(gc::collection_info& info) {
-    // Census: how many handles of each weak reference the garbage holds.
-    std::unordered_map<weakref_node*, std::size_t> inside;
+    // Census: the handles of weak references the garbage holds, sorted, so that a node's count
+    // is the length of its run. Nothing here allocates (condemn_unreached reserved it all).
     count_weak_handles census;
-    census.inside = &inside;
+    census.inside = &census_;
     gc::visitor counting(gc::visitor::mode::count, &census);
     traverse_garbage(counting, true);
+    std::sort(census_.begin(), census_.end());
 
-    std::vector<weakref_node*> calls;
-    calls.reserve(garbage_.size());
-    for (auto& g : garbage_) calls.push_back(gc_header_of(*g.record).detach_all());
+    for (auto& g : garbage_) calls_.push_back(gc_header_of(*g.record).detach_all());
     // A weak reference held only by garbage is cleared whatever it refers to, and never calls
-    // back (CPython's handle_weakrefs); those to garbage are in `calls`, with one more handle.
-    for (auto [node, held] : inside) {
-      if (held >= node->handles_.load(std::memory_order_acquire)) clear_garbage_ref(*node);
+    // back (CPython's handle_weakrefs); those to garbage are in calls_, with one more handle.
+    for (auto run = census_.begin(); run != census_.end();) {
+      auto end = std::upper_bound(run, census_.end(), *run);
+      auto* node = *run;
+      if (static_cast<std::size_t>(end - run) >= node->handles_.load(std::memory_order_acquire)) {
+        clear_garbage_ref(*node);
+      }
+      run = end;
     }
-    for (auto* chain : calls) object_header::fire_chain(without_garbage_refs(chain, inside));
+    for (auto* chain : calls_) object_header::fire_chain(without_garbage_refs(chain));
 
     untrack_garbage();
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
@@ -410,17 +411,16 @@ class gc_collector {
 
   // Drops from a call chain the weak references all of whose handles garbage holds (CPython
   // does not call back a weakref that is itself garbage); the chain's own handle is the +1.
-  static weakref_node* without_garbage_refs(
-      weakref_node* chain, const std::unordered_map<weakref_node*, std::size_t>& inside) {
+  weakref_node* without_garbage_refs(weakref_node* chain) noexcept {
     weakref_node* kept = nullptr;
     weakref_node** tail = &kept;
     while (chain) {
       auto* node = chain;
       chain = node->next_;
       node->next_ = nullptr;
-      auto held = inside.find(node);
-      if (held != inside.end() &&
-          held->second + 1 >= node->handles_.load(std::memory_order_acquire)) {
+      auto [first, last] = std::equal_range(census_.begin(), census_.end(), node);
+      auto held = static_cast<std::size_t>(last - first);
+      if (held != 0 && held + 1 >= node->handles_.load(std::memory_order_acquire)) {
         node->release();
       } else {
         *tail = node;
@@ -438,6 +438,9 @@ class gc_collector {
   };
   std::vector<garbage> garbage_;
   std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending
+  std::size_t weak_visits_ = 0;              // weak handles the analysis saw
+  std::vector<weakref_node*> census_;
+  std::vector<weakref_node*> calls_;
   std::size_t examined_ = 0;
   bool reprieved_ = false;
 };

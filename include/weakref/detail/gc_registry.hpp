@@ -78,8 +78,7 @@ class gc_spin_lock {
 struct alignas(64) gc_shard {
   gc_spin_lock lock;
   gc_record* head = nullptr;
-  std::size_t allocations = 0;  // since the last collection (gc::get_count)
-  std::size_t linked = 0;       // records on the list: room to reserve before taking the lock
+  std::size_t linked = 0;  // records on the list: room to reserve before taking the lock
 
   // Locks the shard with room for every record on it at the end of `v` (whose growth may
   // throw, and must not happen under the lock: a strong reference dropped there could run a
@@ -103,10 +102,11 @@ struct gc_registry {
   // tracked object and checked on every other: the record is found from the header by it.
   std::atomic<std::ptrdiff_t> header_offset{-1};
   std::atomic<std::uint32_t> next_shard{0};
-  // Automatic collection (gc::enable): tracked allocations counted towards the threshold.
+  // Tracked allocations since the last collection (gc::get_count), and automatic collection
+  // (gc::enable) once they reach the threshold (0: never).
   std::atomic<bool> enabled{false};
   std::atomic<std::size_t> threshold{700};
-  std::atomic<std::size_t> pending_allocations{0};
+  std::atomic<std::size_t> allocations{0};
 
   // Never destroyed: objects may die during static destruction, after any static here.
   static gc_registry& instance() noexcept {
@@ -168,14 +168,13 @@ void gc_track(const std::shared_ptr<T>& owner, void* record_storage, const gc_ty
   record->next = shard.head;
   if (shard.head) shard.head->prev = record;
   shard.head = record;
-  ++shard.allocations;
   ++shard.linked;
   shard.lock.unlock();
 
-  if (registry.enabled.load(std::memory_order_relaxed) &&
-      registry.pending_allocations.fetch_add(1, std::memory_order_relaxed) + 1 >=
-          registry.threshold.load(std::memory_order_relaxed)) {
-    gc_collect_automatically();
+  auto allocations = registry.allocations.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (registry.enabled.load(std::memory_order_relaxed)) {
+    auto threshold = registry.threshold.load(std::memory_order_relaxed);
+    if (threshold != 0 && allocations >= threshold) gc_collect_automatically();
   }
 }
 

@@ -85,10 +85,13 @@ namespace weakref::gc {
 // std::variant of those, nested; scalars (raw pointers included: they own nothing) and ranges
 // of scalars are ignored. Anything else does not compile.
 //
-// NOTE: collect() also uses traverse to break garbage cycles: it resets the shared_ptrs it
-// visits and clears the containers, so visit members as non-const lvalues. A const edge (a
-// std::map key, a std::set element, a member reached through const) is counted but cannot be
-// released: a garbage cycle held only by such edges is not freed.
+// NOTE: collect() also uses traverse to break garbage cycles: it resets every shared_ptr it
+// visits and clears every container it visits (edges or not: a garbage object's destructor
+// finds its visited members already released), so visit members as non-const lvalues. An
+// edge reached only through const (a const member, a container visited as const, a traverse
+// declared const, or elements you iterate yourself as const) is counted but cannot be released:
+// a garbage cycle held only by such edges is not freed (collection_info::uncollectable).
+// NOTE: any member template named traverse that accepts this visitor makes its type tracked.
 class visitor {
  public:
   template <class E>
