@@ -272,10 +272,7 @@ struct const_edge {
 
 TEST(gc, a_cycle_held_only_by_const_edges_is_found_but_not_freed) {
   event_log log;
-  auto a = weakref::make_shared<const_edge>(log);
-  auto b = weakref::make_shared<const_edge>(log);
-  a->next = b;
-  b->next = a;
+  auto [a, b] = make_cycle_of<const_edge>(log);
   weakref::ref<const_edge> ra(a);
   std::weak_ptr<const_edge> wa = a;
   a.reset();

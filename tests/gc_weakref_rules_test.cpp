@@ -254,10 +254,7 @@ struct throwing_node {
 
 TEST(gc_weakrefs, a_throwing_traverse_abandons_the_collection_and_frees_nothing) {
   event_log log;
-  auto a = weakref::make_shared<throwing_node>(log);
-  auto b = weakref::make_shared<throwing_node>(log);
-  a->next = b;
-  b->next = a;
+  auto [a, b] = make_cycle_of<throwing_node>(log);
   ref<throwing_node> ra(a, [&] { log.add("cb"); });
   a.reset();
   b.reset();

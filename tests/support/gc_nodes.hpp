@@ -47,7 +47,18 @@ inline std::shared_ptr<gc_node> make_node(event_log& log, std::string name) {
   return weakref::make_shared<gc_node>(log, std::move(name));
 }
 
-// Two nodes that own each other; the caller's pointers are the only outside owners.
+// Two tracked objects of T (each made from `args`) whose `next` members own each other; the
+// caller's pointers are the only outside owners.
+template <class T, class... Args>
+std::pair<std::shared_ptr<T>, std::shared_ptr<T>> make_cycle_of(Args&... args) {
+  auto first = weakref::make_shared<T>(args...);
+  auto second = weakref::make_shared<T>(args...);
+  first->next = second;
+  second->next = first;
+  return {first, second};
+}
+
+// Two gc_nodes named `a` and `b` that own each other.
 inline std::pair<std::shared_ptr<gc_node>, std::shared_ptr<gc_node>> make_pair_cycle(
     event_log& log, const std::string& a, const std::string& b) {
   auto first = make_node(log, a);
