@@ -9,10 +9,12 @@
 // connection may outlive its signal, and a slot may destroy the signal during an emission (the
 // list that emission pinned keeps the core alive until the emission ends).
 //
-// Emission pins the current list (a few instructions under a spin lock) and walks a prefix of
-// it that never changes: connect appends past the end (publishing the new size with release),
-// and everything else (pruning, growing, disconnect_all) publishes a new list and retires the
-// old one, which its last pinning emission frees.
+// Emission pins the current list (a few instructions under a spin lock; unpinning is one atomic
+// add) and walks a prefix of it that never changes while it is pinned: connect appends past the
+// end (publishing the new size with release); a disconnection of the last entries trims them in
+// place, but only while no emission pins the list (checked under the spin lock, which keeps new
+// emissions out meanwhile); everything else (pruning, growing, disconnect_all) publishes a new
+// list and retires the old one, which its last pinning emission frees.
 #pragma once
 
 #include <atomic>
@@ -73,7 +75,7 @@ class signal_slot_base {
   signal_core* core_;
 };
 
-// An immutable-prefix array of slots: [0, size) never changes while the list lives.
+// An immutable-prefix array of slots: [0, size) never changes while an emission pins the list.
 class slot_list {
  public:
   // Slot array right after the list, in the same allocation.
@@ -84,7 +86,12 @@ class slot_list {
   friend class signal_core;
   slot_list(signal_core& core, std::size_t capacity) noexcept : capacity_(capacity), core_(&core) {}
 
-  std::size_t pins_ = 0;  // emissions walking this list; guarded by the core's spin lock
+  // Emissions that pinned this list (guarded by the core's spin lock) and, counted apart so
+  // that unpinning takes no lock, the unpins minus, once the list is retired, its final pins:
+  // the list is unpinned when the two are equal, and the retired list is freed by whoever
+  // brings `unpins_` to zero (the retiring writer or the last unpin).
+  std::size_t pins_ = 0;
+  std::atomic<std::size_t> unpins_{0};
   std::atomic<std::size_t> size_{0};
   std::size_t capacity_;
   signal_core* core_;  // holds a reference
@@ -112,10 +119,7 @@ class signal_core {
   }
   // Ends a walk. May free `list` (if it was retired meanwhile) and then the core itself.
   void unpin(slot_list* list) noexcept {
-    slot_list* head = lock();
-    bool last = --list->pins_ == 0 && list != head;
-    unlock(head);
-    if (last) destroy(list);
+    if (list->unpins_.fetch_add(1, std::memory_order_acq_rel) + 1 == 0) destroy(list);
   }
 
   // Live (connected) slots. Exact, except while an object of a tracked slot is dying.
@@ -139,6 +143,7 @@ class signal_core {
       list->slots()[n] = &slot;
       list->size_.store(n + 1, std::memory_order_release);  // emissions started later see it
       listed_.store(n + 1, std::memory_order_relaxed);
+      last_.store(&slot, std::memory_order_relaxed);
       live_.fetch_add(1, std::memory_order_release);
     }
     if (retired) destroy(retired);
@@ -162,6 +167,7 @@ class signal_core {
       }
       retired = publish(nullptr);
       listed_.store(0, std::memory_order_relaxed);
+      last_.store(nullptr, std::memory_order_relaxed);
     }
     if (retired) destroy(retired);  // outside the lock: may destroy callables (user code)
   }
@@ -176,14 +182,19 @@ class signal_core {
   // Whether the current list holds enough disconnected entries to rebuild it: more than half
   // the live ones plus 16. Emissions then walk at most 1.5 entries per live slot, and the
   // rebuilds cost amortized O(1) (three copies) per disconnection.
+  static constexpr std::size_t slack = 16;
   static bool worth_pruning(std::size_t listed, std::size_t live) noexcept {
-    return listed > live + live / 2 + 16;
+    return listed > live + live / 2 + slack;
   }
 
-  // A slot went from connected to disconnected. Drops the dead entries once worth_pruning;
-  // never throws.
-  void slot_gone() noexcept {
+  // A slot went from connected to disconnected. Trims the list's dead tail if `slot` was its
+  // last entry, and drops all the dead entries once worth_pruning; never throws.
+  void slot_gone(const signal_slot_base& slot) noexcept {
     std::size_t live = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    if (last_.load(std::memory_order_relaxed) == &slot) {
+      trim();
+      live = live_.load(std::memory_order_relaxed);
+    }
     if (!worth_pruning(listed_.load(std::memory_order_relaxed), live)) return;
     slot_list* retired = nullptr;
     {
@@ -198,6 +209,40 @@ class signal_core {
       }
     }
     if (retired) destroy(retired);
+  }
+
+  // Drops the disconnected entries at the end of the current list, in place, once there are
+  // more than `slack` of them (pruning's slack), unless an emission pins the list (then pruning
+  // gets them later). Slots connected last and gone first (short-lived listeners, batches of
+  // scoped_connections, objects dying young) are so freed in O(1) each instead of lingering
+  // until a rebuild copies the whole list: their memory is reused while it is still hot.
+  void trim() noexcept {
+    constexpr std::size_t chunk = 64;
+    signal_slot_base* gone[chunk];  // released outside the lock (may run a callable's dtor)
+    for (;;) {
+      std::size_t k = 0;
+      {
+        std::lock_guard guard(mutex_);
+        slot_list* list = current();
+        if (!list) return;
+        std::size_t n = list->size(std::memory_order_relaxed);
+        signal_slot_base** slots = list->slots();
+        // A slot once disconnected stays so: these entries are dead for good.
+        while (k < chunk && k < n && !slots[n - 1 - k]->connected_.load(std::memory_order_relaxed))
+          ++k;
+        if (k <= slack) return;
+        slot_list* head = lock();
+        bool unpinned = list->pins_ == list->unpins_.load(std::memory_order_acquire);
+        if (unpinned) list->size_.store(n - k, std::memory_order_relaxed);
+        unlock(head);  // the next pin sees the new size
+        if (!unpinned) return;
+        for (std::size_t i = 0; i < k; ++i) gone[i] = slots[n - k + i];
+        listed_.store(n - k, std::memory_order_relaxed);
+        last_.store(n > k ? slots[n - k - 1] : nullptr, std::memory_order_relaxed);
+      }
+      for (std::size_t i = 0; i < k; ++i) gone[i]->release();
+      if (k < chunk) return;
+    }
   }
 
   // The current list; only writers (under mutex_) call this, and only they change it.
@@ -223,6 +268,7 @@ class signal_core {
     }
     fresh->size_.store(n, std::memory_order_relaxed);
     listed_.store(n, std::memory_order_relaxed);
+    last_.store(n ? fresh->slots()[n - 1] : nullptr, std::memory_order_relaxed);
     return publish(fresh);
   }
 
@@ -230,8 +276,11 @@ class signal_core {
   // releasing mutex_); otherwise its last unpin frees it.
   slot_list* publish(slot_list* fresh) noexcept {
     slot_list* old = lock();
-    bool unpinned = old && old->pins_ == 0;
+    std::size_t pins = old ? old->pins_ : 0;  // final: only the current list gets pinned
     unlock(fresh);
+    // The unpins so far minus the pins: zero if every emission is done with it; otherwise the
+    // unpin that brings it to zero frees it.
+    bool unpinned = old && old->unpins_.fetch_sub(pins, std::memory_order_acq_rel) == pins;
     return unpinned ? old : nullptr;
   }
 
@@ -268,8 +317,9 @@ class signal_core {
   std::atomic<std::uintptr_t> head_{0};  // the current slot_list | locked_bit
   std::atomic<std::size_t> live_{0};     // connected slots
   std::atomic<std::size_t> listed_{0};   // entries in the current list, disconnected included
-  std::mutex mutex_;                     // serializes the writers: add, rebuild, disconnect_all
-  bool closed_ = false;                  // the signal is gone: no more pruning (under mutex_)
+  std::atomic<const signal_slot_base*> last_{nullptr};  // the current list's last entry (a hint)
+  std::mutex mutex_;     // serializes the writers: add, rebuild, disconnect_all
+  bool closed_ = false;  // the signal is gone: no more pruning (under mutex_)
 };
 
 inline signal_slot_base::signal_slot_base(signal_core& core) noexcept : core_(&core) {
@@ -281,11 +331,11 @@ inline signal_slot_base::~signal_slot_base() { core_->release(); }
 inline void signal_slot_base::disconnect() noexcept {
   if (!connected_.exchange(false, std::memory_order_acq_rel)) return;
   on_disconnect();
-  core_->slot_gone();
+  core_->slot_gone(*this);
 }
 
 inline void signal_slot_base::disconnect_by_death() noexcept {
-  if (connected_.exchange(false, std::memory_order_acq_rel)) core_->slot_gone();
+  if (connected_.exchange(false, std::memory_order_acq_rel)) core_->slot_gone(*this);
 }
 
 // A handle on a slot: one reference.
