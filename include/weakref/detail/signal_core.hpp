@@ -252,23 +252,48 @@ class signal_core {
 
   // Publishes a copy of the current list's connected slots, with room for `capacity`; returns
   // the old list if the caller must free it (no emission pins it). Called under mutex_.
+  // When no emission pins the old list, the new one takes over the old one's references to the
+  // slots it copies (no atomic operation on each slot, whose memory is often cold); otherwise it
+  // takes its own.
   slot_list* rebuild(std::size_t capacity) {
     void* memory = ::operator new(sizeof(slot_list) + capacity * sizeof(signal_slot_base*));
     auto* fresh = new (memory) slot_list(*this, capacity);
     retain();
     std::size_t n = 0;
-    if (slot_list* list = current()) {
+    slot_list* list = current();
+    if (list) {
       std::size_t size = list->size(std::memory_order_relaxed);
       for (std::size_t i = 0; i < size && n < capacity; ++i) {
         signal_slot_base* slot = list->slots()[i];
         if (!slot->connected_.load(std::memory_order_acquire)) continue;
-        slot->retain();
         fresh->slots()[n++] = slot;
       }
     }
     fresh->size_.store(n, std::memory_order_relaxed);
     listed_.store(n, std::memory_order_relaxed);
     last_.store(n ? fresh->slots()[n - 1] : nullptr, std::memory_order_relaxed);
+    if (list) {
+      slot_list* head = lock();
+      if (list->pins_ == list->unpins_.load(std::memory_order_acquire)) {
+        unlock(fresh);  // nobody walks `list` and nobody can pin it any more: it is ours
+        // Keep in `list` only the entries not copied (in order: `fresh` is a subsequence of
+        // it, each slot listed once), whose references its destruction drops.
+        std::size_t size = list->size(std::memory_order_relaxed);
+        std::size_t kept = 0;
+        for (std::size_t i = 0, j = 0; i < size; ++i) {
+          signal_slot_base* slot = list->slots()[i];
+          if (j < n && fresh->slots()[j] == slot) {
+            ++j;
+          } else {
+            list->slots()[kept++] = slot;
+          }
+        }
+        list->size_.store(kept, std::memory_order_relaxed);
+        return list;
+      }
+      unlock(head);
+    }
+    for (std::size_t i = 0; i < n; ++i) fresh->slots()[i]->retain();
     return publish(fresh);
   }
 
