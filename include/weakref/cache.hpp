@@ -17,7 +17,8 @@
 // `keep_recent` most recently used (held strongly by the cache); when it dies, on any thread,
 // its entry leaves. Factories run with no lock held, so they may call into the cache (for
 // other keys; asking for the very key being created throws std::logic_error). The cache never
-// releases a value while it holds a lock, so a value's destructor may call into the cache too.
+// destroys a key or releases a value while it holds a lock, so their destructors may call into
+// the cache too.
 #pragma once
 
 #include <array>
@@ -81,7 +82,7 @@ class cache {
   cache(const cache&) = delete;
   cache& operator=(const cache&) = delete;
   // Releases the recent values first, while the cache is whole: their destructors may still
-  // use it (get, erase...). Nothing may be in flight on other threads.
+  // use it (get, erase...). Nothing may be in flight on other threads. Allocates nothing.
   ~cache() { resize_recent(0); }
 
   // The live value for `key`; if there is none, the value `factory` makes, stored under `key`.
@@ -95,36 +96,43 @@ class cache {
   // keys) and then share its value; if it throws or returns null, each of them looks again
   // and the first one creates with its own factory.
   // A hit or creation makes the value the most recent.
-  // Throws: what `factory` or Hash/KeyEqual throws; type_error if the factory returns a
-  // std::shared_ptr not made by weakref::make_shared; std::logic_error if a factory for `key`
-  // asks for `key` again on its own thread (it would wait for itself forever); std::bad_alloc.
-  // Then no entry was added (unless the LRU front's allocation failed after storing it).
+  // `key` must stay unchanged until this returns: callers waiting for the creation compare
+  // their keys with it.
+  // Throws: what `factory`, Hash, KeyEqual or K's copy constructor throws; type_error if the
+  // factory returns a std::shared_ptr not made by weakref::make_shared; std::logic_error if a
+  // factory for `key` asks for `key` again on its own thread (it would wait for itself
+  // forever); std::bad_alloc. Then the recency order is unchanged; a value this call created
+  // may have been stored (if entering the LRU front threw), but it is released before the
+  // exception leaves, so its entry leaves too unless another caller took the value meanwhile.
   // Two factories on two threads that each ask for the other's key deadlock, as two mutexes
   // locked in opposite orders would (only the same-thread case is detected).
   template <class F>
   std::shared_ptr<V> get_or_create(const K& key, F&& factory) {
     const auto hash = hash_of(key);
     auto& s = shard_for(hash);
+    typename shard::graveyard dead;  // entries that left, destroyed after the lock
     std::unique_lock lock(s.mutex);
     if (keep_recent_.load(std::memory_order_relaxed) == 0) {  // then a hit needs nothing more
-      if (auto value = s.find(hash, key, equal_)) {
+      if (auto value = s.find(hash, key, equal_, dead)) {
         lock.unlock();
         return value;
       }
     }
-    return create(s, hash, key, factory, std::move(lock));
+    return create(s, hash, key, factory, std::move(lock), dead);
   }
 
   // The live value for `key`, or null if absent or dead. Never creates, never waits for a
   // creation in flight. A hit makes the value the most recent.
-  // Throws: what Hash or KeyEqual throws; std::bad_alloc (a hit entering the LRU front).
+  // Throws: what Hash or KeyEqual throws; what K's copy constructor throws and std::bad_alloc
+  // (a hit entering the LRU front). Then the recency order is unchanged.
   std::shared_ptr<V> get(const K& key) const {
     const auto hash = hash_of(key);
     auto& s = shard_for(hash);
-    typename recent_list::released released;
+    typename recent_list::released released;  // destroyed after the lock
     std::shared_ptr<V> value;
+    typename shard::graveyard dead;  // likewise
     std::lock_guard lock(s.mutex);
-    if ((value = s.find(hash, key, equal_))) released = touch(hash, key, value);
+    if ((value = s.find(hash, key, equal_, dead))) touch(hash, key, value, released);
     return value;
   }
 
@@ -133,8 +141,9 @@ class cache {
     const auto hash = hash_of(key);
     auto& s = shard_for(hash);
     std::shared_ptr<V> value;  // released after the lock: it may be the last owner by now
+    typename shard::graveyard dead;
     std::lock_guard lock(s.mutex);
-    value = s.find(hash, key, equal_);
+    value = s.find(hash, key, equal_, dead);
     return value != nullptr;
   }
 
@@ -142,8 +151,9 @@ class cache {
   size_type size() const {
     size_type n = 0;
     for (auto& s : shards_) {
+      typename shard::graveyard dead;  // destroyed after the lock
       std::lock_guard lock(s.mutex);
-      s.entries.collect();
+      s.entries.collect(dead);
       n += s.entries.size();
     }
     return n;
@@ -153,32 +163,38 @@ class cache {
   // Forgets `key`: removes its entry and its place in the LRU front (the value lives on only
   // if someone holds it). A creation in flight for `key` is not affected: it stores its value
   // when it ends. Returns whether a live value was forgotten.
-  // Throws: what Hash or KeyEqual throws.
+  // Throws: what Hash or KeyEqual throws. Then nothing was forgotten.
   bool erase(const K& key) {
     const auto hash = hash_of(key);
     auto& s = shard_for(hash);
-    std::shared_ptr<V> value, recent;  // released after the locks
+    std::shared_ptr<V> value;              // released after the locks
+    typename recent_list::evicted recent;  // likewise
+    typename shard::graveyard dead;        // likewise
     std::lock_guard lock(s.mutex);
-    s.entries.collect();
-    if (auto* n = s.entries.find(
-            hash, [&](const typename shard::fields& f) { return equal_(f.key, key); })) {
-      value = n->lock_element();
-      s.entries.erase(n);
-    }
+    s.entries.collect(dead);
+    // Every lookup (which may throw) before the first change.
+    auto* n =
+        s.entries.find(hash, [&](const typename shard::fields& f) { return equal_(f.key, key); });
     std::lock_guard recent_lock(recent_mutex_);
-    recent = recent_.erase(hash, key);
+    auto pos = recent_.find(hash, key);
+    if (n) {
+      value = n->lock_element();
+      s.entries.erase(n, dead);
+    }
+    if (pos != recent_.end()) recent_.erase(pos, recent);
     return value != nullptr;
   }
 
   // Forgets every key, as erase() does, shard by shard: a value created meanwhile may stay.
   void clear() {
     for (auto& s : shards_) {
+      typename shard::graveyard dead;  // destroyed after the lock
       std::lock_guard lock(s.mutex);
-      s.entries.clear();
+      s.entries.clear(dead);
     }
-    std::vector<std::shared_ptr<V>> released;  // after the lock
+    typename recent_list::evicted released;  // likewise
     std::lock_guard recent_lock(recent_mutex_);
-    released = recent_.clear();
+    recent_.clear(released);
   }
 
   // The size of the LRU front: how many of the most recently used values the cache keeps
@@ -186,15 +202,16 @@ class cache {
   std::size_t keep_recent() const noexcept { return keep_recent_.load(std::memory_order_relaxed); }
 
   // Sets the size of the LRU front; shrinking lets go of the least recent values beyond it,
-  // least recent first.
+  // least recent first. Allocates nothing.
   void resize_recent(std::size_t keep_recent) {
-    std::vector<std::shared_ptr<V>> released;  // after the lock
+    typename recent_list::evicted released;  // destroyed after the lock
     std::lock_guard lock(recent_mutex_);
     keep_recent_.store(keep_recent, std::memory_order_relaxed);
-    released = recent_.resize(keep_recent);
+    recent_.resize(keep_recent, released);
   }
 
   // The keys of the LRU front, most recent first (at most keep_recent() of them).
+  // Throws: what K's copy constructor throws; std::bad_alloc.
   std::vector<K> recent_keys() const {
     std::lock_guard lock(recent_mutex_);
     return recent_.keys();
@@ -206,15 +223,17 @@ class cache {
   // get_or_create's general path, from `locked` (the shard's lock, held): a hit with the
   // front on, or a miss (create, or wait for the creation in flight).
   template <class F>
+  // Entries leaving the table go to `dead` (the caller's, destroyed after the lock).
   std::shared_ptr<V> create(shard& s, std::uint64_t hash, const K& key, F& factory,
-                            std::unique_lock<detail::cache_spin_lock>&& locked) {
+                            std::unique_lock<detail::cache_spin_lock>&& locked,
+                            typename shard::graveyard& dead) {
     typename recent_list::released released;   // destroyed last, with no lock held
     std::shared_ptr<V> value;                  // likewise, if anything throws
     std::unique_lock lock(std::move(locked));  // so it is released before those two
     const typename shard::pending mine{hash, &key, std::this_thread::get_id()};
     for (;;) {
-      if ((value = s.find(hash, key, equal_))) {
-        released = touch(hash, key, value);
+      if ((value = s.find(hash, key, equal_, dead))) {
+        touch(hash, key, value, released);
         return value;
       }
       const auto* busy = s.find_pending(hash, key, equal_);
@@ -232,8 +251,9 @@ class cache {
     value = make_value(factory, key);
     lock.lock();
     if (value) {
-      s.store(detail::header_of(value, "weakref::cache::get_or_create"), hash, key, value, equal_);
-      released = touch(hash, key, value);
+      s.store(detail::header_of(value, "weakref::cache::get_or_create"), hash, key, value, equal_,
+              dead);
+      touch(hash, key, value, released);
     }
     return value;
   }
@@ -264,13 +284,14 @@ class cache {
     return shards_[(hash >> 24) & (shard_count - 1)];
   }
 
-  // Makes `value` the most recent (if the front is on); returns what left it. Call with the
-  // key's shard locked (so erase() never sees the front and the table disagree).
-  typename recent_list::released touch(std::uint64_t hash, const K& key,
-                                       const std::shared_ptr<V>& value) const {
-    if (keep_recent_.load(std::memory_order_relaxed) == 0) return {};
+  // Makes `value` the most recent (if the front is on); what leaves the front goes to `out`
+  // (the caller destroys it after its locks). Call with the key's shard locked (so erase()
+  // never sees the front and the table disagree). Strong guarantee.
+  void touch(std::uint64_t hash, const K& key, const std::shared_ptr<V>& value,
+             typename recent_list::released& out) const {
+    if (keep_recent_.load(std::memory_order_relaxed) == 0) return;
     std::lock_guard lock(recent_mutex_);
-    return recent_.touch(hash, key, value);
+    recent_.touch(hash, key, value, out);
   }
 
   template <class F>

@@ -2,12 +2,14 @@
 // recently used (key, value) pairs, values held strongly, most recent first.
 //
 // Not synchronized: weakref::cache guards it with its own mutex. Nothing here ever destroys a
-// value: whatever leaves is handed back to the caller, which releases it once it holds no lock
-// (a value's destructor may call into the cache).
+// key or a value: entries that leave are spliced into a list handed back to the caller, which
+// destroys it once it holds no lock (a key's or a value's destructor may call into the cache).
+// Only lookups with a caller's key call KeyEqual; everything after them is noexcept.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <list>
 #include <memory>
 #include <unordered_map>
@@ -30,6 +32,7 @@ class cache_recent {
   struct key_ref {
     std::uint64_t hash;
     const K* key;
+    bool stored;  // points into an entry (else: a caller's key, for a lookup)
   };
   struct key_ref_hash {
     std::size_t operator()(const key_ref& k) const noexcept {
@@ -39,15 +42,26 @@ class cache_recent {
   struct key_ref_equal {
     const KeyEqual* equal;
     bool operator()(const key_ref& a, const key_ref& b) const {
-      // Same address first: erasing an entry by its own key then never calls KeyEqual.
-      return a.key == b.key || (a.hash == b.hash && (*equal)(*a.key, *b.key));
+      // Stored keys are unique, so two stored ones are equal only if they are the same entry:
+      // inserting and erasing stored keys never calls KeyEqual (nor throws).
+      if (a.key == b.key) return true;
+      if (a.stored && b.stored) return false;
+      return a.hash == b.hash && (*equal)(*a.key, *b.key);
     }
   };
+  using index = std::unordered_map<key_ref, typename list::iterator, key_ref_hash, key_ref_equal>;
 
  public:
+  // Entries taken out (keys and values): the caller destroys them once it holds no lock.
+  using evicted = list;
   // What one touch lets go of: the key's previous value (if it changed) and the least recent
-  // entry's value (if the front overflowed).
-  using released = std::pair<std::shared_ptr<V>, std::shared_ptr<V>>;
+  // entry (if the front overflowed).
+  struct released {
+    std::shared_ptr<V> previous;
+    evicted gone;
+  };
+  // A key's place, found by find(); valid until the next change.
+  using position = typename index::iterator;
 
   // `equal` must outlive this object (it is the cache's KeyEqual).
   cache_recent(std::size_t capacity, const KeyEqual& equal)
@@ -58,58 +72,52 @@ class cache_recent {
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t size() const noexcept { return entries_.size(); }
 
-  // Makes (key, value) the most recent entry. Strong guarantee: if it throws (allocation or
-  // KeyEqual), nothing changed.
-  released touch(std::uint64_t hash, const K& key, const std::shared_ptr<V>& value) {
-    released gone;
-    if (capacity_ == 0) return gone;
-    if (auto it = index_.find(key_ref{hash, &key}); it != index_.end()) {
+  // Makes (key, value) the most recent entry; what leaves goes to `out`. Strong guarantee: if
+  // it throws (KeyEqual, K's copy, allocation), nothing changed.
+  void touch(std::uint64_t hash, const K& key, const std::shared_ptr<V>& value, released& out) {
+    if (capacity_ == 0) return;
+    if (auto it = index_.find(key_ref{hash, &key, false}); it != index_.end()) {
       entries_.splice(entries_.begin(), entries_, it->second);
-      if (it->second->value != value) gone.first = std::exchange(it->second->value, value);
-      return gone;
+      if (it->second->value != value) out.previous = std::exchange(it->second->value, value);
+      return;
     }
     entries_.push_front(entry{hash, key, value});
     try {
-      index_.emplace(key_ref{hash, &entries_.front().key}, entries_.begin());
+      index_.emplace(key_ref{hash, &entries_.front().key, true}, entries_.begin());
     } catch (...) {
       entries_.pop_front();
       throw;
     }
-    if (entries_.size() > capacity_) gone.second = pop_back();
-    return gone;
+    if (entries_.size() > capacity_) pop_back(out.gone);
   }
 
-  // Takes `key` out of the front; returns its value (null if it was not there).
-  std::shared_ptr<V> erase(std::uint64_t hash, const K& key) {
-    auto it = index_.find(key_ref{hash, &key});
-    if (it == index_.end()) return nullptr;
-    auto pos = it->second;
-    index_.erase(it);
-    auto value = std::move(pos->value);
-    entries_.erase(pos);
-    return value;
+  // `key`'s place, or end(). Throws what KeyEqual throws; changes nothing.
+  position find(std::uint64_t hash, const K& key) {
+    return index_.find(key_ref{hash, &key, false});
+  }
+  position end() noexcept { return index_.end(); }
+
+  // Takes the entry at `pos` (from find(), not end()) out, into `out`.
+  void erase(position pos, evicted& out) noexcept {
+    auto it = pos->second;
+    index_.erase(pos);
+    out.splice(out.end(), entries_, it);
   }
 
-  // Empties the front; returns the values it held, least recent last.
-  std::vector<std::shared_ptr<V>> clear() {
-    std::vector<std::shared_ptr<V>> values;
-    values.reserve(entries_.size());
-    for (auto& e : entries_) values.push_back(std::move(e.value));
+  // Empties the front into `out` (most recent first).
+  void clear(evicted& out) noexcept {
     index_.clear();
-    entries_.clear();
-    return values;
+    out.splice(out.end(), entries_);
   }
 
-  // Sets the capacity; returns the values of the least recent entries beyond it.
-  std::vector<std::shared_ptr<V>> resize(std::size_t capacity) {
-    std::vector<std::shared_ptr<V>> values;
-    if (entries_.size() > capacity) values.reserve(entries_.size() - capacity);
+  // Sets the capacity; the least recent entries beyond it go to `out` (least recent first).
+  // Allocates nothing.
+  void resize(std::size_t capacity, evicted& out) noexcept {
     capacity_ = capacity;
-    while (entries_.size() > capacity_) values.push_back(pop_back());
-    return values;
+    while (entries_.size() > capacity_) pop_back(out);
   }
 
-  // The keys, most recent first.
+  // The keys, most recent first. Throws what K's copy throws; std::bad_alloc.
   std::vector<K> keys() const {
     std::vector<K> result;
     result.reserve(entries_.size());
@@ -118,17 +126,16 @@ class cache_recent {
   }
 
  private:
-  std::shared_ptr<V> pop_back() {
-    auto& last = entries_.back();
-    index_.erase(key_ref{last.hash, &last.key});  // by hash and address (see key_ref_equal)
-    auto value = std::move(last.value);
-    entries_.pop_back();
-    return value;
+  // Moves the least recent entry to the end of `out`.
+  void pop_back(evicted& out) noexcept {
+    auto last = std::prev(entries_.end());
+    index_.erase(key_ref{last->hash, &last->key, true});  // stored: compares addresses only
+    out.splice(out.end(), entries_, last);
   }
 
   std::size_t capacity_;
   list entries_;  // most recent first
-  std::unordered_map<key_ref, typename list::iterator, key_ref_hash, key_ref_equal> index_;
+  index index_;
 };
 
 }  // namespace weakref::detail

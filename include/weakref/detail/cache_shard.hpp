@@ -16,10 +16,11 @@
 
 namespace weakref::detail {
 
-// The shard lock. It guards a lookup or a table update, never a factory or a value's
-// destructor, so it is held for a few hundred instructions at most: spinning, then yielding,
-// beats a kernel mutex here, and unlocking is a plain store (a std::mutex's unlock is a second
-// atomic read-modify-write, a third of an uncontended hit's cost).
+// The shard lock. It guards a lookup or a table update, never a factory nor a key's or a
+// value's destructor, so it is held briefly: a probe or two, plus the user code an update
+// runs (KeyEqual, a key's copy when an entry is added) and an occasional rehash. Spinning, then
+// yielding, beats a kernel mutex here, and unlocking is a plain store (a std::mutex's unlock is a
+// second atomic read-modify-write, a third of an uncontended hit's cost).
 class cache_spin_lock {
  public:
   void lock() noexcept {
@@ -40,6 +41,9 @@ template <class K, class V>
 struct alignas(64) cache_shard {
   using fields = value_map_fields<K, V>;  // the entry holds the key; the value is held weakly
   using table = weak_table<fields>;
+  // Where the entries a locked operation takes out wait, keys and all, until the caller has let
+  // go of the lock (a key's destructor may call the cache). Declare it before the lock.
+  using graveyard = typename table::graveyard;
 
   // A creation in flight: lives on its creator's stack, listed in `creating` meanwhile.
   struct pending {
@@ -48,10 +52,11 @@ struct alignas(64) cache_shard {
     std::thread::id creator;
   };
 
-  // The live value for `key`, or null; applies the pending deaths first. Call with `mutex` held.
+  // The live value for `key`, or null; applies the pending deaths first (into `g`). Call with
+  // `mutex` held.
   template <class KeyEqual>
-  std::shared_ptr<V> find(std::uint64_t hash, const K& key, const KeyEqual& equal) {
-    entries.collect();
+  std::shared_ptr<V> find(std::uint64_t hash, const K& key, const KeyEqual& equal, graveyard& g) {
+    entries.collect(g);
     auto* n = entries.find(hash, [&](const fields& f) { return equal(f.key, key); });
     return n ? n->lock_element() : nullptr;
   }
@@ -66,13 +71,13 @@ struct alignas(64) cache_shard {
   }
 
   // Stores `value` (non-null, weakrefable) under `key`, replacing a dead entry still listed.
-  // Call with `mutex` held. Strong guarantee.
+  // Call with `mutex` held; what leaves goes to `g`. Strong guarantee (for the table).
   template <class KeyEqual>
   void store(object_header& header, std::uint64_t hash, const K& key,
-             const std::shared_ptr<V>& value, const KeyEqual& equal) {
-    entries.collect();
+             const std::shared_ptr<V>& value, const KeyEqual& equal, graveyard& g) {
+    entries.collect(g);
     if (auto* n = entries.find(hash, [&](const fields& f) { return equal(f.key, key); })) {
-      entries.renode(n, header, value);
+      entries.renode(n, header, value, g);
     } else {
       entries.append(header, value, hash, key);
     }

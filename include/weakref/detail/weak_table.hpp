@@ -236,7 +236,61 @@ class weak_table {
 
   // Applies the deaths posted since the last call: two loads, inlined, when there are none.
   void collect() noexcept {
-    if (inbox_ && !inbox_->empty()) collect_posted();
+    if (inbox_ && !inbox_->empty()) collect_posted(nullptr);
+  }
+
+  // Entries taken out of a table whose fields (keys) are not destroyed yet: destroying the
+  // graveyard destroys them. For a caller that updates the table under a lock and must run no
+  // user destructor under it (weakref::cache): it declares the graveyard before taking the lock.
+  // Only for tables without iterators. Destroying it needs no lock; the table must still exist.
+  class graveyard {
+   public:
+    graveyard() noexcept = default;
+    graveyard(const graveyard&) = delete;
+    graveyard& operator=(const graveyard&) = delete;
+    ~graveyard() {
+      if (dead_ || taken_ || !all_.empty()) [[unlikely]]
+        bury();
+    }
+
+   private:
+    friend class weak_table;
+    [[gnu::noinline]] void bury() noexcept {
+      while (auto* n = dead_) {
+        dead_ = static_cast<node*>(n->next_dead);
+        drop(n);
+      }
+      drop(std::exchange(taken_, nullptr));
+      for (auto* n : all_) drop(n);
+      all_.clear();
+    }
+    node* dead_ = nullptr;    // collected deaths, chained through next_dead (posted already)
+    node* taken_ = nullptr;   // one entry taken out alive (it may still post: not chained)
+    std::vector<node*> all_;  // the order of a cleared table
+  };
+  // collect(), erase(n), renode() and clear() that leave the nodes they take out to `g`.
+  void collect(graveyard& g) noexcept {
+    if (inbox_ && !inbox_->empty()) collect_posted(&g);
+  }
+  void erase(node* n, graveyard& g) noexcept {  // g holds no taken entry yet
+    take(n);
+    g.taken_ = n;
+    maybe_compact();
+  }
+  node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj,
+               graveyard& g) {  // g holds no taken entry yet
+    auto* n = new node(header, obj, inbox(), old->hash, old->position, std::move(old->fields()));
+    header.link(n);
+    index_[slot_of(old)] = slot_for(n);
+    order_[old->position] = n;
+    g.taken_ = old;
+    return n;
+  }
+  void clear(graveyard& g) noexcept {  // g holds no cleared order yet
+    g.all_.swap(order_);
+    std::erase(g.all_, nullptr);
+    std::fill(index_.begin(), index_.end(), 0);
+    live_ = 0;
   }
 
   std::size_t size() const noexcept { return live_; }
@@ -372,20 +426,35 @@ class weak_table {
 
  private:
   // Loops: destroying a dead entry's fields may kill further objects of this table.
-  [[gnu::noinline]] void collect_posted() noexcept {
+  // With a graveyard, the removed nodes go there (their post is taken, so next_dead is free).
+  [[gnu::noinline]] void collect_posted(graveyard* g) noexcept {
     auto* dead = inbox_->take();
     do {
       while (dead) {
         auto* next = dead->next_dead;
         // Only if the entry still holds this very node: a stale death must not remove an entry
         // that replaced it (CPython bpo-28427).
-        if (dead->position < order_.size() && order_[dead->position] == dead && !dead->removed)
-          remove(static_cast<node*>(dead));
-        dead->release();
+        if (dead->position < order_.size() && order_[dead->position] == dead && !dead->removed) {
+          auto* n = static_cast<node*>(dead);
+          if (g) {
+            take(n);
+            n->next_dead = std::exchange(g->dead_, n);
+          } else {
+            remove(n);
+          }
+        }
+        dead->release();  // the inbox's handle; the table's keeps a node in `g` alive
         dead = next;
       }
     } while ((dead = inbox_->take()));
     maybe_compact();
+  }
+
+  // Takes entry `n` out of the index and the order, leaving its fields (no iterator exists).
+  void take(node* n) noexcept {
+    erase_index(n);
+    --live_;
+    order_[n->position] = nullptr;
   }
 
   // An index slot: a node pointer with four bits of its hash in the alignment bits, so most
