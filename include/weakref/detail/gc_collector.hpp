@@ -212,12 +212,12 @@ class gc_collector {
       take_snapshot();
       examined_ = snapshot_.size();
       find_unreached();
+      condemn_unreached();  // throws only before it condemns anything
     } catch (...) {
       lock.unlock();
       release_snapshot();  // nothing was condemned or changed
       throw;
     }
-    condemn_unreached();
     lock.unlock();
     release_snapshot();
   }
