@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -86,8 +87,10 @@ class gc_collector {
     std::size_t next_callback_id = 1;
   };
 
+  // Never destroyed, as the registry; built in static storage, so the first use cannot fail.
   static state& globals() noexcept {
-    static state* s = new state();  // never destroyed, as the registry
+    alignas(state) static unsigned char storage[sizeof(state)];
+    static state* s = new (storage) state();
     return *s;
   }
 

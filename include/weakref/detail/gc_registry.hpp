@@ -108,9 +108,11 @@ struct gc_registry {
   std::atomic<std::size_t> threshold{700};
   std::atomic<std::size_t> allocations{0};
 
-  // Never destroyed: objects may die during static destruction, after any static here.
+  // Never destroyed: objects may die during static destruction, after any static here. Built in
+  // static storage, so that the first tracked allocation cannot fail here.
   static gc_registry& instance() noexcept {
-    static gc_registry* registry = new gc_registry();
+    alignas(gc_registry) static unsigned char storage[sizeof(gc_registry)];
+    static gc_registry* registry = new (storage) gc_registry();
     return *registry;
   }
 

@@ -1,0 +1,91 @@
+// Tests for weakref::gc when allocation fails: with operator new failing at each allocation a
+// collection makes in turn, collect() either completes or throws std::bad_alloc having changed
+// nothing (no weak reference reads dead, no edge is released, no lock waits on a verdict that
+// never comes), and a later collection frees the garbage.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "support/gc_nodes.hpp"
+#include "support/tracked.hpp"
+#include "weakref/gc.hpp"
+#include "weakref/ref.hpp"
+
+namespace {
+// Allocations left before operator new fails on this thread; negative: never fails.
+thread_local long allocations_before_failure = -1;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (allocations_before_failure == 0) throw std::bad_alloc();
+  if (allocations_before_failure > 0) --allocations_before_failure;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+// GCC sees free() of what operator new returned, not knowing that this operator new mallocs.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace {
+
+TEST(gc_out_of_memory, a_failed_allocation_abandons_the_collection_or_fails_nothing) {
+  int completed = 0;
+  int abandoned = 0;
+  for (long budget = 0; budget < 200 && completed < 3; ++budget) {
+    event_log log;
+    log.events.reserve(16);  // callbacks and destructors below must not allocate themselves
+    auto [a, b] = make_pair_cycle(log, "a", "b");
+    auto watcher = make_node(log, "watcher");
+    watcher->held = weakref::ref<gc_node>(a, [&] { log.add("callback"); });
+    b->held = weakref::ref<gc_node>(a, [&] { log.add("garbage-held callback"); });
+    weakref::ref<gc_node> rb(b);
+    a.reset();
+    b.reset();
+
+    allocations_before_failure = budget;
+    std::size_t freed = 0;
+    bool threw = false;
+    try {
+      freed = weakref::gc::collect();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    allocations_before_failure = -1;
+
+    if (threw) {
+      ++abandoned;
+      // Nothing changed: the garbage is alive, readable and intact, and a lock does not wait.
+      ASSERT_TRUE(log.events.empty()) << "budget " << budget;
+      auto locked = rb.lock();
+      ASSERT_NE(locked, nullptr) << "budget " << budget;
+      ASSERT_NE(locked->next, nullptr) << "budget " << budget;
+      locked.reset();
+      freed = weakref::gc::collect();
+    } else {
+      ++completed;
+    }
+    EXPECT_EQ(freed, 2u) << "budget " << budget;
+    std::vector<std::string> expected{"callback", "~a", "~b"};
+    auto events = log.snapshot();
+    std::sort(events.begin(), events.end());
+    EXPECT_EQ(events, expected) << "budget " << budget;
+    EXPECT_FALSE(rb.alive());
+  }
+  EXPECT_GT(abandoned, 0);  // some allocation of a collection did fail
+  EXPECT_EQ(completed, 3);  // and with enough memory it completes
+}
+
+}  // namespace
