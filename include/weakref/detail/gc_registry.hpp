@@ -139,7 +139,7 @@ inline object_header& gc_header_of(gc_record& record) noexcept {
 }
 
 // Automatic collection after `threshold` tracked allocations; defined in gc.hpp.
-void gc_collect_automatically() noexcept;
+inline void gc_collect_automatically() noexcept;
 
 // Tracks the object of `owner`, whose block starts with `record`'s storage. Leaves it
 // untracked (a root, as an object without traverse) in the one case the record could not be

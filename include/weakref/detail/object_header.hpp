@@ -190,7 +190,7 @@ class object_header {
   static constexpr std::uintptr_t flag_bits = locked_bit | tracked_bit;
 
   // Defined by the collector (gc_registry.hpp): takes a dying tracked object off its list.
-  static void untrack(object_header& header) noexcept;
+  static inline void untrack(object_header& header) noexcept;
 
   weakref_node* find_canonical(node_kind kind) noexcept {
     weakref_node* head = lock();
@@ -307,7 +307,7 @@ class object_header {
 // Defined with the collector (gc_registry.hpp): whether a collection leaves the tracked object
 // of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether
 // the caller holds a strong reference it has just taken.
-bool gc_admits(const object_header& header, bool locked) noexcept;
+inline bool gc_admits(const object_header& header, bool locked) noexcept;
 
 inline std::shared_ptr<const void> weakref_node::lock() const noexcept {
   auto owner = owner_.lock();
