@@ -399,4 +399,46 @@ TEST(weak_containers_threads, containers_destroyed_while_their_objects_die_on_an
   }
 }
 
+// valuerefs() handles share the map's entry nodes. Other threads copy, lock and drop such
+// handles while the map erases the entries: when the map's handle is the last one, erase
+// frees the node at once, so it must see (acquire) everything the other threads did with the
+// node before they dropped theirs (ThreadSanitizer reported the free racing with a reader).
+TEST(weak_containers_threads, erasing_entries_while_other_threads_drop_their_shared_handles) {
+  constexpr int count = 200;
+  constexpr int workers = 2;
+  for (unsigned round = 0; round < 6; ++round) {
+    weakref::weak_value_map<int, obj> m;
+    std::vector<object> owners;
+    for (int i = 0; i < count; ++i) {
+      owners.push_back(weakref::make_shared<obj>(i));
+      m.insert_or_assign(i, owners.back());
+    }
+    std::vector<std::vector<weakref::ref<obj>>> handles;
+    for (int w = 0; w < workers; ++w) handles.push_back(m.valuerefs());
+    std::latch start(workers + 1);
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        auto mine = std::move(handles[static_cast<std::size_t>(w)]);
+        std::shuffle(mine.begin(), mine.end(), std::mt19937(round * workers + w));
+        start.arrive_and_wait();
+        for (auto& r : mine) {
+          auto copy = r;
+          if (auto p = copy.lock()) wrong += !p->alive.load(std::memory_order_relaxed);
+          r = weakref::ref<obj>();  // the copy goes last: two releases, one of them the last
+        }
+      });
+    }
+    std::vector<int> keys(count);
+    for (int i = 0; i < count; ++i) keys[static_cast<std::size_t>(i)] = i;
+    std::shuffle(keys.begin(), keys.end(), std::mt19937(100 + round));
+    start.arrive_and_wait();
+    for (int key : keys) EXPECT_EQ(m.erase(key), 1u);
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wrong.load(), 0);
+    for (const auto& o : owners) ASSERT_EQ(weakref::getweakrefcount(o), 0u);
+  }
+}
+
 }  // namespace

@@ -144,9 +144,11 @@ class object_header {
 
   // Unlinks `node` if it is linked and its caller holds its only handle: then nobody else can
   // reach it and it never fires, so the caller may delete it. Returns whether it did.
+  // The load acquires: the other handles' last uses of the node (their release() is acq_rel)
+  // must happen before the caller deletes it, as release() itself ensures for the last handle.
   bool unlink_if_sole(weakref_node* node) noexcept {
     weakref_node* head = lock();
-    bool sole = node->linked_ && node->handles_.load(std::memory_order_relaxed) == 1;
+    bool sole = node->linked_ && node->handles_.load(std::memory_order_acquire) == 1;
     unlock(sole ? remove(head, node) : head);
     return sole;
   }
