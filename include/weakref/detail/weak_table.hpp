@@ -744,7 +744,10 @@ std::optional<std::uint64_t> identity_hash_of(const std::shared_ptr<T>& p) noexc
 }
 
 // Entries of identity-keyed tables: equal (mixed) hashes mean the same object.
-constexpr auto same_object = [](const auto&) { return true; };
+// `inline`: a namespace-scope constexpr variable is otherwise internal to each translation
+// unit, and a lambda's type is unique to its TU, so the inline templates using it would differ
+// from one TU to the next (an ODR violation).
+inline constexpr auto same_object = [](const auto&) { return true; };
 
 // The entry of `p`'s object in an identity-keyed table, after applying pending deaths; null
 // if absent, empty or not weakrefable.
