@@ -3,11 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "weakref/finalize.hpp"
@@ -181,6 +185,40 @@ TEST(unraisable, a_hook_may_replace_itself_while_it_runs) {
             "weakref: exception ignored in weakref callback: second\n");
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].what, "first");
+}
+
+// A hook whose every copy, when destroyed, makes an object die with a throwing callback.
+struct reports_when_destroyed {
+  reports_when_destroyed() = default;
+  reports_when_destroyed(const reports_when_destroyed&) = default;
+  reports_when_destroyed(reports_when_destroyed&& other) noexcept
+      : armed(std::exchange(other.armed, false)) {}
+  reports_when_destroyed& operator=(const reports_when_destroyed&) = delete;
+  ~reports_when_destroyed() {
+    if (armed) die_with_throwing_callback("hook destroyed");
+  }
+  void operator()(const weakref::unraisable&) const {}
+  bool armed = true;
+};
+
+// set_unraisable_hook destroys the hook it replaces after releasing the slot's lock: that
+// destructor's report takes the lock (it deadlocked when the hook was destroyed under it).
+TEST(unraisable, replacing_a_hook_whose_destruction_reports_does_not_deadlock) {
+  default_hook_guard guard;
+  std::vector<report> reports;
+  weakref::set_unraisable_hook(reports_when_destroyed());
+  auto replaced = std::async(std::launch::async, [&] {
+    weakref::set_unraisable_hook(recorder(reports));  // the returned copy goes at once too
+  });
+  if (replaced.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    ADD_FAILURE() << "set_unraisable_hook deadlocked destroying the previous hook";
+    std::fflush(stdout);
+    std::_Exit(1);  // the stuck thread cannot be joined
+  }
+  replaced.get();
+  ASSERT_EQ(reports.size(), 2u);  // the slot's copy, then the one set_unraisable_hook returned
+  EXPECT_EQ(reports[0].what, "hook destroyed");
+  EXPECT_EQ(reports[1].what, "hook destroyed");
 }
 
 TEST(unraisable, explicit_finalize_call_propagates_instead_of_reporting) {

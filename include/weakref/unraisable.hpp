@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,24 +45,38 @@ struct unraisable_hook_slot {
 };
 
 inline unraisable_hook_slot& hook_slot() noexcept {
-  // Never destroyed: objects may die (and callbacks throw) during static destruction.
-  static auto* slot = new unraisable_hook_slot;
+  // Never destroyed: objects may die (and callbacks throw) during static destruction. Built in
+  // static storage, not with new: the first report may come when memory is exhausted, and
+  // report_unraisable is noexcept (a bad_alloc here would be std::terminate).
+  alignas(unraisable_hook_slot) static unsigned char storage[sizeof(unraisable_hook_slot)];
+  static auto* slot = new (storage) unraisable_hook_slot;
   return *slot;
 }
 
+// The default hook. Allocates nothing (it is what reports a bad_alloc thrown by a callback
+// when memory is exhausted): the line is put together in a buffer on the stack and written at
+// once, so that concurrent reports do not interleave; a line too long for the buffer is
+// written in pieces.
 inline void print_unraisable(const unraisable& u) noexcept {
-  std::string line = "weakref: exception ignored in ";
-  line += u.where;
+  const char* what = "unknown exception";
   try {
     std::rethrow_exception(u.error);
   } catch (const std::exception& e) {
-    line += ": ";
-    line += e.what();
+    what = e.what();  // owned by the exception object, which u.error keeps alive
   } catch (...) {
-    line += ": unknown exception";
   }
-  line += '\n';
-  std::fputs(line.c_str(), stderr);
+  const std::string_view parts[] = {"weakref: exception ignored in ", u.where, ": ", what, "\n"};
+  char line[512];
+  std::size_t length = 0;
+  for (auto part : parts) {
+    if (part.size() > sizeof line - length) {
+      for (auto piece : parts) std::fwrite(piece.data(), 1, piece.size(), stderr);
+      return;
+    }
+    part.copy(line + length, part.size());
+    length += part.size();
+  }
+  std::fwrite(line, 1, length, stderr);
 }
 
 // Reports an exception that escaped user code run on a death path. Never throws: if the
@@ -91,11 +106,15 @@ inline void report_unraisable(std::exception_ptr error, std::string_view where) 
 // Installs `hook` and returns the previous one (empty if the previous one was the default).
 // An empty `hook` restores the default, which prints one line to stderr:
 //   weakref: exception ignored in weakref callback: <what()>
+// The previous hook is copied and destroyed after the slot's lock is released: its destructor
+// may drop objects whose callbacks throw, and their reports take that lock.
 inline unraisable_hook set_unraisable_hook(unraisable_hook hook) {
-  auto next = hook ? std::make_shared<const unraisable_hook>(std::move(hook)) : nullptr;
+  auto previous = hook ? std::make_shared<const unraisable_hook>(std::move(hook)) : nullptr;
   auto& slot = detail::hook_slot();
-  std::lock_guard lock(slot.mutex);
-  auto previous = std::exchange(slot.hook, std::move(next));
+  {
+    std::lock_guard lock(slot.mutex);
+    previous.swap(slot.hook);
+  }
   return previous ? *previous : unraisable_hook{};
 }
 
