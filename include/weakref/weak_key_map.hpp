@@ -12,7 +12,16 @@
 // threads at once; but its key objects may die on any thread at any time, also while it is
 // being iterated or changed. A dead key's entry (and its value) is removed at the map's next
 // operation. Iteration yields strong references to the keys and never a dead key.
-// NOTE: a value that owns its key keeps the key alive forever (CPython has no ephemerons either).
+// Ephemerons: when V can hold a std::shared_ptr that weakref::gc::visitor sees (V is a
+// shared_ptr, has traverse, or is a std container / optional / pair / tuple / variant of
+// those), each entry is an ephemeron for weakref::gc::collect(): its value keeps things alive
+// only while its key is reachable from outside the value (and the map itself is alive). So a
+// value that refers back to its key (meta[w] = Info{w}) no longer keeps it alive forever:
+// collect() frees the key, and the entry leaves. CPython's WeakKeyDictionary leaks it
+// (gh-88846). Such a map costs a lock at construction and destruction, and collect() reads its
+// entries: do not change it on one thread while another runs collect() (as for any read).
+// Without a collection, or with values the visitor cannot see into, a value that owns its key
+// keeps the key alive until the entry is erased.
 #pragma once
 
 #include <cstddef>
@@ -21,9 +30,13 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "weakref/detail/gc_ephemeron.hpp"
+#include "weakref/detail/gc_visitor.hpp"
 #include "weakref/detail/table_container.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -46,6 +59,19 @@ struct key_map_traits {
     return value_type(std::move(element), n.fields().value);
   }
 };
+
+// What makes a weak_key_map a table of ephemerons for the collector (see the NOTE above).
+template <class Map>
+class gc_ephemeron_map : public gc_ephemeron_table {
+  std::size_t gc_entry_count() const noexcept final { return map().table_.end_index(); }
+  weakref_node* gc_entry_key(std::size_t i) const noexcept final { return map().table_.at(i); }
+  void gc_visit_value(std::size_t i, gc::visitor& visit) final {
+    if (auto* n = map().table_.at(i)) visit(n->fields().value);
+  }
+  const std::type_info& gc_map_type() const noexcept final { return typeid(Map); }
+  Map& map() const noexcept { return const_cast<Map&>(static_cast<const Map&>(*this)); }
+};
+struct gc_plain_map {};
 }  // namespace detail
 
 // weakref::weak_key_map<K, V>
@@ -57,8 +83,11 @@ struct key_map_traits {
 // map throw std::out_of_range (Python: KeyError).
 template <class K, class V>
 class weak_key_map
-    : detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>> {
+    : detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>>,
+      std::conditional_t<detail::gc_holds_edges<V>(), detail::gc_ephemeron_map<weak_key_map<K, V>>,
+                         detail::gc_plain_map> {
   using base = detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>>;
+  friend class detail::gc_ephemeron_map<weak_key_map>;
   using base::collect_each, base::iterator_at, base::lock, base::table_;
   using typename base::node;
 
@@ -71,6 +100,10 @@ class weak_key_map
   // Iteration: (std::shared_ptr<K>, V&) for each live key, in insertion order.
   using base::begin, base::end, base::size, base::empty, base::clear, base::erase;
   using base::weakref_gc_traverse_;  // for weakref::gc::visitor
+  detail::gc_ephemeron_table& weakref_gc_ephemerons_() noexcept
+      requires(detail::gc_holds_edges<V>()) {
+    return *this;
+  }
 
   weak_key_map() = default;
   weak_key_map(std::initializer_list<std::pair<std::shared_ptr<K>, V>> items) { update(items); }

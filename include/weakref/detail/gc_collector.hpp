@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "weakref/detail/gc_ephemeron.hpp"
 #include "weakref/detail/gc_registry.hpp"
 #include "weakref/detail/gc_visitor.hpp"
 #include "weakref/detail/object_header.hpp"
@@ -143,28 +144,35 @@ class gc_collector {
   // Counts each strong edge to a snapshot object against that object's count.
   // Also notes which objects hold weak references (the census after the verdict visits only
   // those).
+  // The ephemerons' values count as internal edges too (current is then no_slot): they keep
+  // things alive only through marking, once their key and their map are reached.
   struct subtract_edges final : gc_edge_sink {
     gc_collector* run;
     std::uint32_t current = 0;
     void strong(object_header& target, std::string_view) override {
       if (auto* e = run->entry_of(target)) --e->outside;
+      if (current == no_slot) ++run->ephemeron_edges_;
     }
     void weak(weakref_node&) override {
       ++run->weak_visits_;
+      if (current == no_slot) return;
       auto& holders = run->weak_holders_;
       if (holders.empty() || holders.back() != current) holders.push_back(current);
     }
+    void table(gc_ephemeron_table& map, gc::visitor&) override {
+      if (auto* t = run->table_of(map)) t->owned = true;
+    }
   };
-  // Marks what a reached object reaches.
+  // Marks what a reached object (or a reached ephemeron's value) reaches, from `from`.
   struct mark_reached final : gc_edge_sink {
     gc_collector* run;
-    std::vector<entry*>* work;
+    std::uint32_t from = no_slot;
+    std::uint32_t via = no_slot;  // the ephemeron whose value is being visited, if any
     void strong(object_header& target, std::string_view) override {
-      auto* e = run->entry_of(target);
-      if (e && e->outside != entry::reached) {
-        e->outside = entry::reached;
-        work->push_back(e);
-      }
+      if (auto* e = run->entry_of(target)) run->reach(*e, from, via);
+    }
+    void table(gc_ephemeron_table& map, gc::visitor&) override {
+      if (auto* t = run->table_of(map)) run->table_reached(*t, from);
     }
   };
   // Counts the handles of weak references that garbage objects hold.
@@ -178,14 +186,42 @@ class gc_collector {
     }
   };
 
-  static void traverse(const entry& e, gc::visitor& visit) {
-    e.record->type->traverse(e.record->object(), visit);
+  static constexpr std::uint32_t no_slot = static_cast<std::uint32_t>(-1);
+  static constexpr std::uint32_t dead_key = no_slot - 1;
+
+  static void traverse(const gc_record& record, gc::visitor& visit) {
+    record.type->traverse(record.object(), visit);
   }
   entry* entry_of(object_header& header) noexcept {
     auto& record = gc_record_of(header);
     auto slot = record.slot;
     return slot < snapshot_.size() && snapshot_[slot].record == &record ? &snapshot_[slot]
                                                                         : nullptr;
+  }
+  std::uint32_t slot_of(const entry& e) const noexcept {
+    return static_cast<std::uint32_t>(&e - snapshot_.data());
+  }
+
+  // A weak_key_map of ephemerons, as one analysis sees it (under the registry's lock).
+  struct table_state {
+    gc_ephemeron_table* map;
+    std::uint64_t serial;
+    std::uint32_t first = 0, last = 0;  // its ephemerons: ephemerons_[first, last)
+    bool owned = false;                 // a traverse (or another map's value) holds it
+    bool alive = false;                 // reached: a root, or its holder was reached
+  };
+  struct ephemeron {
+    std::uint32_t table;
+    // Its key's snapshot slot; no_slot: a key this analysis does not examine (alive, untracked
+    // or already condemned), always reached; dead_key: the key died, and the map has not yet
+    // dropped the entry: never reached (its value is garbage, released with the garbage).
+    std::uint32_t key;
+    std::size_t position;
+    bool fired = false;  // its value was marked
+  };
+  table_state* table_of(gc_ephemeron_table& map) noexcept {
+    auto i = map.gc_scratch_index;
+    return i < tables_.size() && tables_[i].map == &map ? &tables_[i] : nullptr;
   }
 
   static void notify(gc::phase phase, const gc::collection_info& info) noexcept {
@@ -214,7 +250,9 @@ class gc_collector {
     try {
       take_snapshot();
       examined_ = snapshot_.size();
-      find_unreached();
+      std::lock_guard maps(gc_ephemeron_registry::instance().lock);
+      subtract_internal_edges();
+      mark_from_roots(no_slot);
       condemn_unreached();  // throws only before it condemns anything
     } catch (...) {
       lock.unlock();
@@ -253,17 +291,43 @@ class gc_collector {
     }
   }
 
-  void find_unreached() {
+  // Lists the ephemeron maps, and lowers each snapshot object's count by the strong edges the
+  // tracked objects and the ephemerons' values hold to it: what is left are outside owners.
+  // The caller holds the registry's lock.
+  void subtract_internal_edges() {
+    tables_.clear();
+    ephemerons_.clear();
+    gc_ephemeron_registry::instance().for_each([&](gc_ephemeron_table& map) {
+      map.gc_scratch_index = static_cast<std::uint32_t>(tables_.size());
+      tables_.push_back(table_state{&map, map.gc_serial()});
+    });
+
     subtract_edges subtract;
     subtract.run = this;
     gc::visitor counting(gc::visitor::mode::count, &subtract);
     weak_holders_.clear();
     for (auto& e : snapshot_) {
-      subtract.current = static_cast<std::uint32_t>(&e - snapshot_.data());
-      traverse(e, counting);
+      subtract.current = slot_of(e);
+      traverse(*e.record, counting);
     }
-
-    std::vector<entry*> work;
+    subtract.current = no_slot;
+    for (auto& t : tables_) {
+      t.first = static_cast<std::uint32_t>(ephemerons_.size());
+      auto index = static_cast<std::uint32_t>(&t - tables_.data());
+      for (std::size_t i = 0, n = t.map->gc_entry_count(); i < n; ++i) {
+        auto* key = t.map->gc_entry_key(i);
+        if (!key) continue;
+        auto slot = no_slot;
+        if (!key->alive()) {
+          slot = dead_key;
+        } else if (auto* k = key->header().tracked() ? entry_of(key->header()) : nullptr) {
+          slot = slot_of(*k);
+        }
+        ephemerons_.push_back(ephemeron{index, slot, i});
+        t.map->gc_visit_value(i, counting);
+      }
+      t.last = static_cast<std::uint32_t>(ephemerons_.size());
+    }
     for (auto& e : snapshot_) {
       if (e.outside < 0) {
         throw std::logic_error(
@@ -273,20 +337,100 @@ class gc_collector {
             " than it has owners (an edge visited twice, or one its object does not own); "
             "nothing was freed");
       }
-      if (e.outside > 0) {
-        e.outside = entry::reached;
-        work.push_back(&e);
-      }
     }
+  }
+
+  // Marks what the outside owners keep alive: the objects with owners left, what they reach,
+  // and the values of the ephemerons whose key and map are reached (iterated to a fixpoint, as
+  // ephemeron marking does: a value marked may reach another ephemeron's key). Breadth first,
+  // recording each object's parent when parents_ is set (why_alive); stops early once `stop`
+  // is reached.
+  void mark_from_roots(std::uint32_t stop) {
+    work_.clear();
+    firing_.clear();
+    index_waiting_ephemerons();
     mark_reached mark;
     mark.run = this;
-    mark.work = &work;
     gc::visitor marking(gc::visitor::mode::count, &mark);
-    while (!work.empty()) {
-      auto* e = work.back();
-      work.pop_back();
-      traverse(*e, marking);
+    for (auto& e : snapshot_) {
+      if (e.outside > 0) reach(e, no_slot, no_slot);
     }
+    for (auto& t : tables_) {
+      if (!t.owned) table_reached(t, no_slot);
+    }
+    for (std::size_t head = 0; head < work_.size() || !firing_.empty();) {
+      if (stop != no_slot && snapshot_[stop].outside == entry::reached) return;
+      if (!firing_.empty()) {
+        auto [which, from] = firing_.back();
+        firing_.pop_back();
+        auto& eph = ephemerons_[which];
+        mark.from = from;
+        mark.via = which;
+        tables_[eph.table].map->gc_visit_value(eph.position, marking);
+        continue;
+      }
+      auto slot = work_[head++];
+      mark.from = slot;
+      mark.via = no_slot;
+      traverse(*snapshot_[slot].record, marking);
+      if (waiting_begin_.empty()) continue;
+      for (auto w = waiting_begin_[slot]; w < waiting_begin_[slot + 1]; ++w) {
+        auto& eph = ephemerons_[waiting_[w]];
+        if (tables_[eph.table].alive) fire(waiting_[w], slot);
+      }
+    }
+  }
+
+  // For each snapshot slot, the ephemerons whose key it is (counting sort by key).
+  void index_waiting_ephemerons() {
+    waiting_.clear();
+    waiting_begin_.clear();
+    auto keyed = [&](const ephemeron& e) { return e.key < snapshot_.size(); };
+    if (std::none_of(ephemerons_.begin(), ephemerons_.end(), keyed)) return;
+    waiting_begin_.assign(snapshot_.size() + 1, 0);
+    for (auto& e : ephemerons_) {
+      if (keyed(e)) ++waiting_begin_[e.key + 1];
+    }
+    for (std::size_t i = 1; i < waiting_begin_.size(); ++i) {
+      waiting_begin_[i] += waiting_begin_[i - 1];
+    }
+    waiting_.resize(waiting_begin_.back());
+    auto next = waiting_begin_;
+    for (std::size_t i = 0; i < ephemerons_.size(); ++i) {
+      if (keyed(ephemerons_[i]))
+        waiting_[next[ephemerons_[i].key]++] = static_cast<std::uint32_t>(i);
+    }
+  }
+
+  void reach(entry& e, std::uint32_t from, std::uint32_t via) {
+    if (e.outside == entry::reached) return;
+    e.outside = entry::reached;
+    auto slot = slot_of(e);
+    if (!parents_.empty()) {
+      parents_[slot] = from;
+      vias_[slot] = via;
+    }
+    work_.push_back(slot);
+  }
+
+  void table_reached(table_state& t, std::uint32_t from) {
+    if (t.alive) return;
+    t.alive = true;
+    for (auto i = t.first; i < t.last; ++i) {
+      auto key = ephemerons_[i].key;
+      if (key == no_slot) {
+        fire(i, from);
+      } else if (key != dead_key && snapshot_[key].outside == entry::reached) {
+        fire(i, key);
+      }
+    }
+  }
+
+  void fire(std::uint32_t which, std::uint32_t from) {
+    auto& eph = ephemerons_[which];
+    if (eph.fired) return;
+    eph.fired = true;
+    firing_.emplace_back(which, from);
   }
 
   // Condemns the unreached objects, then re-reads their counts: an owner that appeared since
@@ -303,6 +447,11 @@ class gc_collector {
     garbage_.reserve(static_cast<std::size_t>(candidates));
     calls_.reserve(static_cast<std::size_t>(candidates));
     census_.reserve(weak_visits_);
+    stolen_.reserve(ephemeron_edges_);
+    for (auto& t : tables_) {
+      if (t.owned && !t.alive) garbage_maps_.push_back(t.serial);
+    }
+    std::sort(garbage_maps_.begin(), garbage_maps_.end());
     for (auto& e : snapshot_) {
       if (unreached(e)) {
         e.record->verdict.exchange(gc_pending | gc_condemned, std::memory_order_acq_rel);
@@ -323,6 +472,7 @@ class gc_collector {
       e.record->verdict.store(reprieved_ ? 0 : gc_condemned, std::memory_order_release);
       if (!reprieved_) garbage_.push_back(garbage{e.record, std::move(e.hold), holds_weak});
     }
+    if (reprieved_) garbage_maps_.clear();
   }
 
   // The use count again. use_count() is a relaxed load; condemn_unreached follows these reads
@@ -346,7 +496,11 @@ class gc_collector {
     count_weak_handles census;
     census.inside = &census_;
     gc::visitor counting(gc::visitor::mode::count, &census);
-    traverse_garbage(counting, true);
+    {
+      std::lock_guard maps(gc_ephemeron_registry::instance().lock);
+      traverse_garbage(counting, true);
+      if (!garbage_.empty()) free_ephemerons(counting);
+    }
     std::sort(census_.begin(), census_.end());
 
     for (auto& g : garbage_) calls_.push_back(gc_header_of(*g.record).detach_all());
@@ -368,6 +522,7 @@ class gc_collector {
     traverse_garbage(clearing, false);
     auto found = garbage_.size();
     std::vector<garbage>().swap(garbage_);
+    std::vector<std::shared_ptr<const void>>().swap(stolen_);
     info.collected = gc_garbage_deaths_here - deaths;
     info.uncollectable = found > info.collected ? found - info.collected : 0;
   }
@@ -400,12 +555,45 @@ class gc_collector {
     if (locked) locked->lock.unlock();
   }
 
+  // The ephemerons that are garbage: in a map held only by garbage (all its values), or whose
+  // key is condemned or dead (their values). Lists the weak handles their values hold, with the
+  // rest of the census, and moves out the strong edges of those whose key is gone to release
+  // with the garbage (a map drops its dead entries only at its next operation, maybe never; a
+  // value that owns its key would keep the key until then). No destructor runs here, and no
+  // verdict is pending: collections decide only under the registry's lock, held here.
+  void free_ephemerons(gc::visitor& counting) noexcept {
+    struct steal_edges final : gc_edge_sink {
+      std::vector<std::shared_ptr<const void>>* stolen;
+      bool room() noexcept override { return stolen->size() < stolen->capacity(); }
+      void steal(std::shared_ptr<const void>&& edge) noexcept override {
+        stolen->push_back(std::move(edge));
+      }
+    } steal;
+    steal.stolen = &stolen_;
+    gc::visitor stealing(gc::visitor::mode::steal, &steal);
+    gc_ephemeron_registry::instance().for_each([&](gc_ephemeron_table& map) {
+      bool garbage_map =
+          std::binary_search(garbage_maps_.begin(), garbage_maps_.end(), map.gc_serial());
+      for (std::size_t i = 0, n = map.gc_entry_count(); i < n; ++i) {
+        auto* key = map.gc_entry_key(i);
+        if (!key) continue;
+        bool garbage_key = !key->alive();
+        if (!garbage_map && !garbage_key) continue;
+        try {
+          map.gc_visit_value(i, counting);
+          if (garbage_key) map.gc_visit_value(i, stealing);
+        } catch (...) {
+          report_unraisable(std::current_exception(), "weakref::gc traverse");
+        }
+      }
+    });
+  }
+
   void traverse_garbage(gc::visitor& visit, bool weak_holders_only) noexcept {
     for (auto& g : garbage_) {
       if (weak_holders_only && !g.holds_weak) continue;
       try {
-        auto& record = *g.record;
-        record.type->traverse(record.object(), visit);
+        traverse(*g.record, visit);
       } catch (...) {
         report_unraisable(std::current_exception(), "weakref::gc traverse");
       }
@@ -434,6 +622,17 @@ class gc_collector {
   }
 
   std::vector<entry> snapshot_;
+  std::vector<table_state> tables_;
+  std::vector<ephemeron> ephemerons_;
+  std::vector<std::uint32_t> waiting_;        // ephemerons by key slot ...
+  std::vector<std::uint32_t> waiting_begin_;  // ... from waiting_begin_[slot]; empty: none keyed
+  std::vector<std::uint32_t> work_;           // marked slots, in the order marked (a queue)
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> firing_;  // (ephemeron, from) to mark
+  std::vector<std::uint32_t> parents_;       // queries: who marked each slot (no_slot: a root)
+  std::vector<std::uint32_t> vias_;          // queries: through which ephemeron, or no_slot
+  std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
+  std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
+  std::vector<std::shared_ptr<const void>> stolen_;
   struct garbage {
     gc_record* record;
     std::shared_ptr<const void> hold;

@@ -7,12 +7,15 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 
+#include "weakref/detail/gc_ephemeron.hpp"
 #include "weakref/detail/gc_registry.hpp"
 #include "weakref/detail/handle_access.hpp"
 #include "weakref/detail/object_header.hpp"
@@ -23,13 +26,23 @@ class finalize;
 
 namespace weakref::detail {
 
-// What a collection does with the edges a traverse reports (one per pass of the collector).
+// What a collection or a query does with the edges a traverse reports (one per pass).
 class gc_edge_sink {
  public:
-  // A strong edge to a tracked object.
-  virtual void strong(object_header& target, std::string_view name) = 0;
-  // A weak reference handle (ref, proxy, weak_method, container entry) held by the object.
+  // Counting: a strong edge to a tracked object.
+  virtual void strong(object_header& /*target*/, std::string_view /*name*/) {}
+  // Counting: a weak reference handle (ref, proxy, weak_method, container entry) held.
   virtual void weak(weakref_node& /*node*/) {}
+  // Counting: a weak_key_map with traversable values held; its values are not visited (their
+  // edges are ephemerons: the collector visits them itself, entry by entry).
+  virtual void table(gc_ephemeron_table& /*map*/, gc::visitor& /*visit*/) {}
+  // Stealing: room for one more strong edge (moved out by steal, released by the caller).
+  virtual bool room() noexcept { return false; }
+  virtual void steal(std::shared_ptr<const void>&& /*edge*/) noexcept {}
+  // Inspecting: every non-null shared_ptr, tracked or not, with its dynamic type as far as
+  // it is known (the pointee's, for a polymorphic type) and the path of member names to it.
+  virtual void reference(const std::shared_ptr<const void>& /*target*/, object_header* /*tracked*/,
+                         const std::type_info& /*type*/, std::string_view /*path*/) {}
 
  protected:
   ~gc_edge_sink() = default;
@@ -58,6 +71,7 @@ concept tuple_like = requires {
 };
 
 class gc_collector;
+class gc_inspector;
 
 template <class T, class V>
 concept has_member_traverse = requires(T& t, V& v) {
@@ -100,21 +114,74 @@ class visitor {
   }
   template <class E>
   void operator()(std::string_view name, E& edge) {
-    auto outer = std::exchange(name_, name);
-    visit(edge);
-    name_ = outer;
+    visit_named(name, edge);
   }
 
   // For the weak containers: each entry is a weak reference the container holds.
   void weakref_gc_weak_(detail::weakref_node& entry) {
     if (mode_ == mode::count) sink_->weak(entry);
   }
+  // For the weak containers: the value at position `i` of their entries.
+  template <class E>
+  void weakref_gc_element_(std::size_t i, E& element) {
+    if (mode_ != mode::inspect) return visit(element);
+    auto outer = path_.size();
+    path_ += '[';
+    path_ += std::to_string(i);
+    path_ += ']';
+    visit(element);
+    path_.resize(outer);
+  }
 
  private:
   friend class detail::gc_collector;
-  enum class mode : unsigned char { count, clear };
+  friend class detail::gc_inspector;
+  enum class mode : unsigned char { count, clear, steal, inspect };
 
   visitor(mode m, detail::gc_edge_sink* sink) noexcept : mode_(m), sink_(sink) {}
+
+  template <class P>
+  static const std::type_info& pointee_type(const P& edge) noexcept {
+    using T = typename P::element_type;
+    if constexpr (std::is_polymorphic_v<T>) {
+      return typeid(*edge);
+    } else {
+      return typeid(T);
+    }
+  }
+
+  template <class E>
+  void visit_shared_ptr(E& edge) {
+    if (mode_ == mode::clear) {
+      if constexpr (!std::is_const_v<E>) edge.reset();
+      return;
+    }
+    if (!edge) return;
+    auto* header = std::get_deleter<detail::object_header>(edge);
+    bool tracked = header && header->tracked();
+    if (mode_ == mode::count) {
+      if (tracked) sink_->strong(*header, name_);
+    } else if (mode_ == mode::inspect) {
+      sink_->reference(edge, tracked ? header : nullptr, pointee_type(edge), path_);
+    } else if constexpr (!std::is_const_v<E>) {  // steal
+      if (tracked && sink_->room()) sink_->steal(std::shared_ptr<const void>(std::move(edge)));
+    }
+  }
+
+  template <class E>
+  void visit_named(std::string_view name, E& edge) {
+    if (mode_ != mode::inspect) {
+      auto outer = std::exchange(name_, name);
+      visit(edge);
+      name_ = outer;
+      return;
+    }
+    auto outer = path_.size();
+    if (outer != 0 && !name.empty()) path_ += '.';
+    path_ += name;
+    visit(edge);
+    path_.resize(outer);
+  }
 
   template <class E>
   void visit(E& edge) {
@@ -123,12 +190,7 @@ class visitor {
     if constexpr (std::is_scalar_v<plain>) {
       // owns nothing
     } else if constexpr (detail::is_shared_ptr<plain>::value) {
-      if (mode_ == mode::clear) {
-        if constexpr (writable) edge.reset();
-      } else if (edge) {
-        auto* header = std::get_deleter<detail::object_header>(edge);
-        if (header && header->tracked()) sink_->strong(*header, name_);
-      }
+      visit_shared_ptr(edge);
     } else if constexpr (detail::is_weak_ptr<plain>::value || std::is_same_v<plain, finalize>) {
       // A weak edge the collector has nothing to do with: std::weak_ptr has no callback, and
       // a finalize runs whoever holds it (CPython keeps finalizers in a registry).
@@ -136,11 +198,22 @@ class visitor {
       if (auto* node = detail::handle_access::node_of(edge); node && mode_ == mode::count) {
         sink_->weak(*node);
       }
-    } else if constexpr (requires { edge.weakref_gc_traverse_(*this); }) {  // weak containers
+    } else if constexpr (requires(plain & c) { c.weakref_gc_traverse_(*this, true); }) {
+      // A weak container. Stealing takes edges out of values without running destructors: a
+      // container's entries are left to it. Counting and inspecting change nothing, so a const
+      // one is read as any other (its edges are counted, and never released).
       if constexpr (writable) {
         if (mode_ == mode::clear) return edge.clear();
       }
-      if (mode_ == mode::count) edge.weakref_gc_traverse_(*this);
+      if (mode_ == mode::clear || mode_ == mode::steal) return;
+      auto& container = const_cast<plain&>(edge);
+      if constexpr (requires { container.weakref_gc_ephemerons_(); }) {
+        if (mode_ == mode::count) {
+          container.weakref_gc_traverse_(*this, false);
+          return sink_->table(container.weakref_gc_ephemerons_(), *this);
+        }
+      }
+      container.weakref_gc_traverse_(*this, true);
     } else if constexpr (detail::has_member_traverse<E, visitor>) {
       edge.traverse(*this);
     } else if constexpr (detail::has_free_traverse<E, visitor>) {
@@ -154,7 +227,12 @@ class visitor {
         if constexpr (writable && requires { edge.clear(); }) {
           if (mode_ == mode::clear) return edge.clear();
         }
-        for (auto& element : edge) visit(element);
+        if (mode_ != mode::inspect) {
+          for (auto& element : edge) visit(element);
+          return;
+        }
+        std::size_t i = 0;
+        for (auto& element : edge) weakref_gc_element_(i++, element);
       }
     } else if constexpr (detail::tuple_like<plain>) {
       std::apply([&](auto&... members) { (visit(members), ...); }, edge);
@@ -167,7 +245,8 @@ class visitor {
 
   mode mode_;
   detail::gc_edge_sink* sink_;
-  std::string_view name_;
+  std::string_view name_;  // counting: the name of the member being visited
+  std::string path_;       // inspecting: the names from the object to the member, "a.b[2]"
 };
 
 }  // namespace weakref::gc
@@ -177,5 +256,34 @@ namespace weakref::detail {
 // A type the cycle collector tracks: it has a traverse member or a free traverse found by ADL.
 template <class T>
 concept is_traversable = has_member_traverse<T, gc::visitor> || has_free_traverse<T, gc::visitor>;
+
+// Whether a value of type T can hold a strong edge the visitor would report (a weak_key_map
+// whose values can is a table of ephemerons).
+template <class T>
+constexpr bool gc_holds_edges() {
+  using plain = std::remove_cv_t<T>;
+  if constexpr (std::is_scalar_v<plain> || is_weak_ptr<plain>::value) {
+    return false;
+  } else if constexpr (is_shared_ptr<plain>::value || is_traversable<plain>) {
+    return true;
+  } else if constexpr (requires(plain & t) { handle_access::node_of(t); }) {
+    return false;  // ref, proxy, weak_method
+  } else if constexpr (is_optional<plain>::value) {
+    return gc_holds_edges<typename plain::value_type>();
+  } else if constexpr (is_variant<plain>::value) {
+    return []<class... A>(std::variant<A...>*) {
+      return (gc_holds_edges<A>() || ...);
+    }(static_cast<plain*>(nullptr));
+  } else if constexpr (std::ranges::range<plain>) {
+    return gc_holds_edges<std::ranges::range_value_t<plain>>();
+  } else if constexpr (tuple_like<plain>) {
+    return []<std::size_t... I>(std::index_sequence<I...>) {
+      return (gc_holds_edges<std::tuple_element_t<I, plain>>() || ...);
+    }
+    (std::make_index_sequence<std::tuple_size_v<plain>>());
+  } else {
+    return false;
+  }
+}
 
 }  // namespace weakref::detail

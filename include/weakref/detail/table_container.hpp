@@ -31,15 +31,19 @@ class table_container {
   bool empty() const noexcept { return size() == 0; }
   void clear() noexcept { table_.clear(); }
 
-  // For weakref::gc::visitor: each live entry's weak reference, and what its fields own.
+  // For weakref::gc::visitor: each live entry's weak reference, and what its fields own (the
+  // values of a weak_key_map of ephemerons only when `values`: the collector visits those
+  // itself).
   template <class Visitor>
-  void weakref_gc_traverse_(Visitor& visit) {
+  void weakref_gc_traverse_(Visitor& visit, bool values) {
     for (std::size_t i = 0; i < table_.end_index(); ++i) {
       auto* n = table_.at(i);
       if (!n) continue;
       visit.weakref_gc_weak_(*n);
-      if constexpr (requires { n->fields().key; }) visit(n->fields().key);
-      if constexpr (requires { n->fields().value; }) visit(n->fields().value);
+      if constexpr (requires { n->fields().key; }) visit.weakref_gc_element_(i, n->fields().key);
+      if constexpr (requires { n->fields().value; }) {
+        if (values) visit.weakref_gc_element_(i, n->fields().value);
+      }
     }
   }
 

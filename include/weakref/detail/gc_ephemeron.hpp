@@ -1,0 +1,98 @@
+// weakref/detail/gc_ephemeron.hpp — the weak_key_maps whose values can hold strong edges, as
+// the cycle collector sees them: tables of ephemerons (a value is alive only while its key is
+// reachable from elsewhere and its map is alive), registered so that a collection finds the
+// maps that no tracked object owns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <typeinfo>
+
+#include "weakref/detail/gc_registry.hpp"
+#include "weakref/detail/object_header.hpp"
+
+namespace weakref::gc {
+class visitor;
+}
+
+namespace weakref::detail {
+
+// What a collection reads of one weak_key_map with traversable values. Every such map is on
+// the registry's list from construction to destruction; the collector walks the list under
+// the registry's lock, so a map is never destroyed under a walk (its destructor waits).
+class gc_ephemeron_table {
+ public:
+  // Positions 0 .. gc_entry_count()-1; an entry is its key's weak reference (null: no entry at
+  // that position) and its value.
+  virtual std::size_t gc_entry_count() const noexcept = 0;
+  virtual weakref_node* gc_entry_key(std::size_t position) const noexcept = 0;
+  virtual void gc_visit_value(std::size_t position, gc::visitor& visit) = 0;
+
+  // Unique per registration, so that a collection can recognise a map it met before even if
+  // another map was since built at the same address.
+  std::uint64_t gc_serial() const noexcept { return serial_; }
+  // The map's type, for introspection.
+  virtual const std::type_info& gc_map_type() const noexcept = 0;
+
+  // Scratch of whoever holds the registry's lock: the map's index in its list of maps.
+  std::uint32_t gc_scratch_index = 0;
+
+ protected:
+  gc_ephemeron_table() noexcept { link(); }
+  gc_ephemeron_table(const gc_ephemeron_table&) noexcept : gc_ephemeron_table() {}
+  gc_ephemeron_table& operator=(const gc_ephemeron_table&) noexcept { return *this; }
+  // Virtual only so that a weak_key_map, which has virtual functions through this base, can be
+  // destroyed through any pointer without a warning; nothing deletes through this base.
+  virtual ~gc_ephemeron_table() { unlink(); }
+
+ private:
+  friend struct gc_ephemeron_registry;
+  inline void link() noexcept;
+  inline void unlink() noexcept;
+
+  gc_ephemeron_table* prev_ = nullptr;
+  gc_ephemeron_table* next_ = nullptr;
+  std::uint64_t serial_ = 0;
+};
+
+struct gc_ephemeron_registry {
+  // Held by a collection for its whole walk of the tables (traverses of values included), and
+  // by a table's construction and destruction.
+  gc_spin_lock lock;
+  gc_ephemeron_table* head = nullptr;
+  std::size_t linked = 0;
+  std::uint64_t next_serial = 1;
+
+  static gc_ephemeron_registry& instance() noexcept {
+    alignas(gc_ephemeron_registry) static unsigned char storage[sizeof(gc_ephemeron_registry)];
+    static gc_ephemeron_registry* registry = new (storage) gc_ephemeron_registry();
+    return *registry;
+  }
+
+  template <class F>
+  void for_each(F f) {
+    for (auto* t = head; t; t = t->next_) f(*t);
+  }
+};
+
+inline void gc_ephemeron_table::link() noexcept {
+  auto& registry = gc_ephemeron_registry::instance();
+  std::lock_guard guard(registry.lock);
+  serial_ = registry.next_serial++;
+  next_ = registry.head;
+  if (next_) next_->prev_ = this;
+  registry.head = this;
+  ++registry.linked;
+}
+
+inline void gc_ephemeron_table::unlink() noexcept {
+  auto& registry = gc_ephemeron_registry::instance();
+  std::lock_guard guard(registry.lock);
+  (prev_ ? prev_->next_ : registry.head) = next_;
+  if (next_) next_->prev_ = prev_;
+  --registry.linked;
+}
+
+}  // namespace weakref::detail
