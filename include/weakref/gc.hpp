@@ -72,9 +72,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 #include "weakref/detail/gc_collector.hpp"
+#include "weakref/detail/gc_inspect.hpp"
 #include "weakref/detail/gc_registry.hpp"
 #include "weakref/detail/gc_visitor.hpp"
 #include "weakref/make_shared.hpp"
@@ -188,5 +192,93 @@ inline bool remove_callback(std::size_t id) {
   }
   return false;
 }
+
+// Introspection: "why is this still alive?"
+//
+// Each query below except get_referents runs the collector's analysis without condemning
+// anything: it is O(tracked objects + their edges) (every traverse runs once or twice), holds
+// the collector's lock meanwhile (a collect() on another thread waits), and throws
+// std::logic_error when called from inside a collection on the same thread (a traverse,
+// callback or destructor it runs). The results hold strong references: they keep what they
+// name alive while you hold them.
+
+// weakref::gc::get_referents(obj)
+//
+// The objects obj holds strong references to, as its traverse shows them (Python's
+// gc.get_referents): each std::shared_ptr it visits, in visit order, tracked or not, the
+// values of the weak containers it visits included. Empty for a type without traverse (an
+// untracked object of a type with traverse is visited all the same). O(obj's edges).
+template <class T>
+std::vector<std::shared_ptr<const void>> get_referents(const std::shared_ptr<T>& obj) {
+  std::vector<std::shared_ptr<const void>> result;
+  if (!obj) return result;
+  auto collect = [&](const std::shared_ptr<const void>& target, detail::object_header*,
+                     const std::type_info&, std::string_view) { result.push_back(target); };
+  auto* header = std::get_deleter<detail::object_header>(obj);
+  if (header && header->tracked()) {
+    detail::gc_inspector::references_of(detail::gc_record_of(*header), collect);
+  } else if constexpr (detail::is_traversable<std::remove_cv_t<T>>) {
+    detail::gc_inspector::references_of_object(const_cast<std::remove_cv_t<T>&>(*obj), collect);
+  }
+  return result;
+}
+
+// weakref::gc::get_referrers(obj)
+//
+// The tracked objects whose traverse shows a strong reference to obj (Python's
+// gc.get_referrers), each once, obj included if it refers to itself. A weak_key_map that no
+// tracked object owns is not an object: a value of it that refers to obj is not listed
+// (why_alive and to_dot show it). O(tracked objects).
+template <class T>
+std::vector<std::shared_ptr<const void>> get_referrers(const std::shared_ptr<T>& obj) {
+  if (!obj) return {};
+  return detail::gc_inspector::referrers(obj);
+}
+
+// weakref::gc::explain_alive(obj), why_alive(obj)
+//
+// The shortest chain of strong references [root, ..., obj] from a root (an object with owners
+// outside the tracked objects, or one held by a value of a weak_key_map no tracked object
+// owns) to obj, breadth first over the edges traverse shows. obj's own argument is not an
+// owner here (one owner is discounted, as objgraph ignores its query's reference): the
+// chain is [obj] when obj has other owners outside the tracked objects, and empty when nothing
+// but cycles keeps it (the next collect() would free it). An edge from a weak_key_map's value
+// continues the chain from that entry's key. explain_alive names each link's type and the
+// member path of each edge (retention::str() prints it); why_alive gives the objects alone.
+// An untracked obj is found through the tracked objects that hold it. O(tracked objects).
+template <class T>
+retention explain_alive(const std::shared_ptr<T>& obj) {
+  if (!obj) return {};
+  return detail::gc_inspector::explain(obj, 2, detail::dynamic_type(obj));  // 2: obj and its copy
+}
+
+template <class T>
+std::vector<std::shared_ptr<const void>> why_alive(const std::shared_ptr<T>& obj) {
+  std::vector<std::shared_ptr<const void>> chain;
+  for (auto& link : explain_alive(obj).links) chain.push_back(std::move(link.object));
+  return chain;
+}
+
+// weakref::gc::to_dot(obj, max_nodes = 64)
+//
+// A Graphviz digraph of what keeps obj alive: obj and the tracked objects that hold it,
+// directly or not (nearest first, at most max_nodes), with every strong edge among them
+// labelled by its member path, roots drawn double with their count of outside owners, the
+// why_alive chain drawn bold, and edges from weak_key_map values dashed. Cycles show as cycles.
+// Render it with `dot -Tsvg`. O(tracked objects + edges).
+template <class T>
+std::string to_dot(const std::shared_ptr<T>& obj, std::size_t max_nodes = 64) {
+  if (!obj) return "digraph retention {\n}\n";
+  return detail::gc_inspector::to_dot(obj, 2, detail::dynamic_type(obj), max_nodes);
+}
+
+// weakref::gc::find_garbage()
+//
+// The leak finder: what collect() would free now, without freeing it (Python's
+// gc.DEBUG_SAVEALL, then reading gc.garbage): the garbage objects with their types, the strong
+// edges between them with their member paths, grouped into the cycles (and what hangs off
+// them) that hold together. report.str() prints it, report.to_dot() draws it. The report holds
+// the objects: let it go before collect() can free them. O(tracked objects).
+inline garbage_report find_garbage() { return detail::gc_inspector::find_garbage(); }
 
 }  // namespace weakref::gc

@@ -127,6 +127,36 @@ class gc_collector {
     return info.collected;
   }
 
+  // An analysis that condemns nothing, for the introspection queries: f(run) is called with the
+  // snapshot taken and the internal edges subtracted (each entry's `outside` is its count of
+  // outside owners), under the locks a collection's analysis holds. A collect() from inside
+  // (a traverse) returns 0. The snapshot's holds are let go after the locks, as collect() does.
+  template <class F>
+  static auto query(F&& f) {
+    if (gc_collecting_here) {
+      throw std::logic_error(
+          "weakref::gc: introspection from inside a collection on the same thread (a traverse, "
+          "callback or destructor it runs)");
+    }
+    gc_collector run;
+    std::unique_lock lock(globals().collect_mutex);
+    gc_collecting_here = true;
+    struct finish {
+      gc_collector& run;
+      std::unique_lock<std::mutex>& lock;
+      ~finish() {
+        gc_collecting_here = false;
+        lock.unlock();
+        run.release_snapshot();
+      }
+    } done{run, lock};
+    run.snapshot_.swap(globals().snapshot_buffer);
+    run.take_snapshot();
+    std::lock_guard maps(gc_ephemeron_registry::instance().lock);
+    run.subtract_internal_edges();
+    return f(run);
+  }
+
   static std::vector<std::shared_ptr<const void>> objects() {
     std::vector<std::shared_ptr<const void>> result;
     for (auto& shard : gc_registry::instance().shards) {
@@ -141,6 +171,8 @@ class gc_collector {
   }
 
  private:
+  friend class gc_inspector;
+
   // Counts each strong edge to a snapshot object against that object's count.
   // Also notes which objects hold weak references (the census after the verdict visits only
   // those).
@@ -217,7 +249,8 @@ class gc_collector {
     // dropped the entry: never reached (its value is garbage, released with the garbage).
     std::uint32_t key;
     std::size_t position;
-    bool fired = false;  // its value was marked
+    bool fired = false;            // its value was marked ...
+    std::uint32_t from = no_slot;  // ... once this slot was (its key, or its map's holder)
   };
   table_state* table_of(gc_ephemeron_table& map) noexcept {
     auto i = map.gc_scratch_index;
@@ -430,6 +463,7 @@ class gc_collector {
     auto& eph = ephemerons_[which];
     if (eph.fired) return;
     eph.fired = true;
+    eph.from = from;
     firing_.emplace_back(which, from);
   }
 

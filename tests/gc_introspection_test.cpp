@@ -1,0 +1,401 @@
+// Tests for the collector's introspection: get_referents, get_referrers, why_alive /
+// explain_alive, to_dot and find_garbage ("why is this still alive?").
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "support/gc_nodes.hpp"
+#include "support/tracked.hpp"
+#include "support/unraisable_log.hpp"
+#include "weakref/gc.hpp"
+#include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
+#include "weakref/weak_key_map.hpp"
+
+// A scene graph with readable type names (not in an anonymous namespace).
+namespace scene_graph {
+struct mesh {};
+struct node {
+  std::shared_ptr<node> parent;
+  std::vector<std::shared_ptr<node>> children;
+  std::shared_ptr<mesh> geometry;
+  template <class V>
+  void traverse(V& visit) {
+    visit("parent", parent);
+    visit("children", children);
+    visit("mesh", geometry);
+  }
+};
+struct scene {
+  std::vector<std::shared_ptr<node>> children;
+  template <class V>
+  void traverse(V& visit) {
+    visit("children", children);
+  }
+};
+struct annotation {
+  std::shared_ptr<node> subject;
+  template <class V>
+  void traverse(V& visit) {
+    visit("subject", subject);
+  }
+};
+}  // namespace scene_graph
+
+namespace {
+
+using scene_graph::annotation;
+using scene_graph::mesh;
+using scene_graph::node;
+using scene_graph::scene;
+
+bool same(const std::shared_ptr<const void>& a, const std::shared_ptr<const void>& b) {
+  return !a.owner_before(b) && !b.owner_before(a);
+}
+template <class T>
+bool same(const std::shared_ptr<const void>& a, const std::shared_ptr<T>& b) {
+  return same(a, std::shared_ptr<const void>(b));
+}
+
+class GcIntrospection : public testing::Test {
+ protected:
+  void SetUp() override { weakref::gc::collect(); }
+
+  // scene -> children[0..3]; children[3] -> children[0] = leaf; leaf -> mesh; leaf.parent back.
+  void build() {
+    world = weakref::make_shared<scene>();
+    for (int i = 0; i < 4; ++i) world->children.push_back(weakref::make_shared<node>());
+    leaf = weakref::make_shared<node>();
+    geometry = std::make_shared<mesh>();  // untracked
+    leaf->geometry = geometry;
+    leaf->parent = world->children[3];
+    world->children[3]->children.push_back(leaf);
+  }
+  std::shared_ptr<scene> world;
+  std::shared_ptr<node> leaf;
+  std::shared_ptr<mesh> geometry;
+};
+
+TEST_F(GcIntrospection, ReferentsAreEveryStrongReferenceInVisitOrder) {
+  build();
+  auto referents = weakref::gc::get_referents(leaf);
+  ASSERT_EQ(referents.size(), 2u);
+  EXPECT_TRUE(same(referents[0], world->children[3]));  // "parent"
+  EXPECT_TRUE(same(referents[1], geometry));            // "mesh": untracked, still listed
+
+  EXPECT_EQ(weakref::gc::get_referents(world).size(), 4u);
+  EXPECT_TRUE(weakref::gc::get_referents(geometry).empty());  // no traverse
+  EXPECT_TRUE(weakref::gc::get_referents(std::shared_ptr<node>()).empty());
+}
+
+TEST_F(GcIntrospection, ReferentsOfAnUntrackedObjectOfATraversableType) {
+  auto plain = std::make_shared<node>();  // std::make_shared: not tracked
+  plain->geometry = std::make_shared<mesh>();
+  ASSERT_FALSE(weakref::gc::is_tracked(plain));
+  auto referents = weakref::gc::get_referents(plain);
+  ASSERT_EQ(referents.size(), 1u);
+  EXPECT_TRUE(same(referents[0], plain->geometry));
+}
+
+TEST_F(GcIntrospection, ReferentsThroughTheDynamicType) {
+  // A tracked object seen through std::shared_ptr<const void> (get_objects()) is visited by
+  // the traverse of the type it was made as.
+  build();
+  std::shared_ptr<const void> erased = leaf;
+  EXPECT_EQ(weakref::gc::get_referents(erased).size(), 2u);
+}
+
+struct map_holder {
+  weakref::weak_key_map<gc_node, std::shared_ptr<gc_node>> meta;
+  template <class V>
+  void traverse(V& visit) {
+    visit(meta);
+  }
+};
+
+TEST_F(GcIntrospection, ReferentsIncludeWeakContainerValuesButNotWeakReferences) {
+  event_log log;
+  auto h = std::make_shared<map_holder>();
+  auto key = make_node(log, "key");
+  auto value = make_node(log, "value");
+  h->meta[key] = value;
+  auto with_ref = make_node(log, "with_ref");
+  with_ref->held = weakref::ref<gc_node>(key);
+
+  auto referents = weakref::gc::get_referents(h);
+  ASSERT_EQ(referents.size(), 1u);
+  EXPECT_TRUE(same(referents[0], value));
+  EXPECT_TRUE(weakref::gc::get_referents(with_ref).empty());
+}
+
+TEST_F(GcIntrospection, ReferrersAreTheTrackedHoldersEachOnce) {
+  build();
+  auto referrers = weakref::gc::get_referrers(leaf);
+  ASSERT_EQ(referrers.size(), 1u);
+  EXPECT_TRUE(same(referrers[0], world->children[3]));
+
+  auto of_mesh = weakref::gc::get_referrers(geometry);  // an untracked target
+  ASSERT_EQ(of_mesh.size(), 1u);
+  EXPECT_TRUE(same(of_mesh[0], leaf));
+
+  leaf->children = {leaf, leaf};  // two edges and a self-reference: listed once
+  referrers = weakref::gc::get_referrers(leaf);
+  EXPECT_EQ(referrers.size(), 2u);
+  EXPECT_TRUE(
+      std::any_of(referrers.begin(), referrers.end(), [&](auto& r) { return same(r, leaf); }));
+  leaf->children.clear();
+}
+
+TEST_F(GcIntrospection, WhyAliveIsJustTheObjectWhenItHasOutsideOwners) {
+  build();
+  auto extra = leaf;  // an owner besides the argument
+  {
+    auto chain = weakref::gc::why_alive(leaf);  // holds what it names: let it go after
+    ASSERT_EQ(chain.size(), 1u);
+    EXPECT_TRUE(same(chain[0], leaf));
+  }
+  auto explained = weakref::gc::explain_alive(leaf);
+  EXPECT_EQ(explained.root_owners, 1);
+  EXPECT_EQ(explained.str(), "root (scene_graph::node)");
+}
+
+TEST_F(GcIntrospection, WhyAliveIsTheShortestChainFromARoot) {
+  build();
+  {
+    auto chain = weakref::gc::why_alive(leaf);  // the argument `leaf` does not count
+    ASSERT_EQ(chain.size(), 3u);
+    EXPECT_TRUE(same(chain[0], world));
+    EXPECT_TRUE(same(chain[1], world->children[3]));
+    EXPECT_TRUE(same(chain[2], leaf));
+  }
+
+  auto explained = weakref::gc::explain_alive(leaf);
+  EXPECT_EQ(explained.str(),
+            "root (scene_graph::scene) --children[3]--> scene_graph::node --children[0]--> "
+            "scene_graph::node");
+  EXPECT_EQ(explained.root_owners, 1);  // `world`
+  explained = {};
+
+  world->children[0]->children.push_back(leaf);  // a second path, as short
+  world->children.push_back(leaf);               // and a shorter one
+  EXPECT_EQ(weakref::gc::why_alive(leaf).size(), 2u);
+  EXPECT_EQ(weakref::gc::explain_alive(leaf).str(),
+            "root (scene_graph::scene) --children[4]--> scene_graph::node");
+}
+
+TEST_F(GcIntrospection, WhyAliveOfAnUntrackedObjectEndsAtItsTrackedHolder) {
+  build();
+  EXPECT_EQ(weakref::gc::explain_alive(geometry).str(),
+            "root (scene_graph::node) --mesh--> scene_graph::mesh");  // `leaf` is a root
+  leaf.reset();
+  EXPECT_EQ(weakref::gc::explain_alive(geometry).links.size(), 4u);
+
+  auto alone = std::make_shared<mesh>();
+  auto copy = alone;
+  EXPECT_EQ(weakref::gc::explain_alive(alone).str(), "root (scene_graph::mesh)");
+  copy.reset();
+  EXPECT_TRUE(weakref::gc::why_alive(alone).empty());  // only the argument
+}
+
+TEST_F(GcIntrospection, WhyAliveIsEmptyWhenOnlyCyclesKeepIt) {
+  event_log log;
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  weakref::ref<gc_node> rb(b);
+  b.reset();
+  EXPECT_EQ(weakref::gc::why_alive(b).size(), 0u);  // empty pointer
+  auto held_b = rb.lock();
+  {
+    auto chain = weakref::gc::why_alive(held_b);  // held_b is the argument
+    ASSERT_EQ(chain.size(), 2u);                  // a (held by `a`) -> b
+    EXPECT_TRUE(same(chain[0], a));
+  }
+  a.reset();
+  EXPECT_TRUE(weakref::gc::why_alive(held_b).empty());
+  EXPECT_EQ(weakref::gc::explain_alive(held_b).str(),
+            "nothing but cycles (and the query's argument) keeps it alive: collect() frees it");
+  held_b.reset();
+  EXPECT_EQ(weakref::gc::collect(), 2u);  // before `log` goes
+}
+
+TEST_F(GcIntrospection, WhyAliveFollowsAnEphemeronFromItsKey) {
+  weakref::weak_key_map<node, std::shared_ptr<annotation>> notes;
+  build();
+  auto note = weakref::make_shared<annotation>();
+  auto orphan = weakref::make_shared<node>();
+  note->subject = orphan;
+  notes[world->children[1]] = note;  // children[1] keeps `note` through the map
+  weakref::ref<node> r(orphan);
+  orphan.reset();
+  note.reset();
+
+  auto explained = weakref::gc::explain_alive(r.lock());
+  ASSERT_EQ(explained.links.size(), 4u);
+  EXPECT_EQ(explained.str(),
+            "root (scene_graph::scene) --children[1]--> scene_graph::node --[value in "
+            "weakref::weak_key_map<scene_graph::node, std::shared_ptr<scene_graph::annotation> "
+            ">]--> scene_graph::annotation --subject--> scene_graph::node");
+}
+
+TEST_F(GcIntrospection, WhyAliveNamesAMapNoTrackedObjectOwns) {
+  weakref::weak_key_map<mesh, std::shared_ptr<node>> by_mesh;  // an untracked key
+  auto key = weakref::make_shared<mesh>();
+  auto held = weakref::make_shared<node>();
+  by_mesh[key] = held;
+  weakref::ref<node> r(held);
+  held.reset();
+  auto explained = weakref::gc::explain_alive(r.lock());
+  ASSERT_EQ(explained.links.size(), 1u);
+  EXPECT_EQ(explained.root_owners, 0);
+  EXPECT_EQ(explained.root_map,
+            "weakref::weak_key_map<scene_graph::mesh, "
+            "std::shared_ptr<scene_graph::node> >");
+}
+
+TEST_F(GcIntrospection, ToDotDrawsTheHoldersTheRootAndTheChain) {
+  build();
+  auto dot = weakref::gc::to_dot(leaf);
+  EXPECT_EQ(dot.rfind("digraph retention {", 0), 0u);
+  EXPECT_EQ(dot.back(), '\n');
+  EXPECT_NE(dot.find("scene_graph::scene\\nroot: 1 outside owner\""), std::string::npos) << dot;
+  EXPECT_NE(dot.find("scene_graph::node\\n(queried)"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("[label=\"children[3]\", color="), std::string::npos) << dot;  // chain
+  EXPECT_NE(dot.find("[label=\"parent\"]"), std::string::npos) << dot;  // the cycle back
+  // Objects that do not hold the leaf are left out: 3 nodes, 3 edges.
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = dot.find(what); at != std::string::npos; at = dot.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(" -> "), 3u) << dot;
+  EXPECT_EQ(count("[label=\"scene_graph::"), 3u) << dot;
+}
+
+TEST_F(GcIntrospection, ToDotStopsAtMaxNodes) {
+  auto target = weakref::make_shared<node>();
+  std::vector<std::shared_ptr<node>> holders;
+  for (int i = 0; i < 10; ++i) {
+    holders.push_back(weakref::make_shared<node>());
+    holders.back()->children.push_back(target);
+  }
+  auto dot = weakref::gc::to_dot(target, 4);
+  EXPECT_NE(dot.find("more holders not shown"), std::string::npos);
+  std::size_t nodes = 0;
+  for (auto at = dot.find("[label=\"scene_graph::"); at != std::string::npos;
+       at = dot.find("[label=\"scene_graph::", at + 1)) {
+    ++nodes;
+  }
+  EXPECT_EQ(nodes, 4u);
+}
+
+TEST_F(GcIntrospection, FindGarbageReportsCyclesWithoutFreeingThem) {
+  event_log log;
+  {
+    auto [a, b] = make_pair_cycle(log, "a", "b");
+    auto c = make_node(log, "c");
+    c->next = c;  // a second group: a self-cycle
+    auto tail = make_node(log, "tail");
+    a->kids.push_back(tail);  // hangs off the first cycle
+  }
+  auto kept = make_node(log, "kept");
+  {
+    auto report = weakref::gc::find_garbage();
+    ASSERT_EQ(report.objects.size(), 4u);
+    ASSERT_EQ(report.groups.size(), 2u);
+    std::vector<std::size_t> sizes{report.groups[0].size(), report.groups[1].size()};
+    std::sort(sizes.begin(), sizes.end());
+    EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 3}));
+    EXPECT_EQ(report.edges.size(), 4u);  // a->b, b->a, a->tail, c->c
+    std::vector<std::string> names;
+    for (auto& e : report.edges) names.push_back(e.name);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"kids[0]", "next", "next", "next"}));
+    auto text = report.str();
+    EXPECT_EQ(text.rfind("4 garbage objects in 2 groups\n", 0), 0u) << text;
+    EXPECT_NE(text.find("gc_node --next--> #"), std::string::npos) << text;
+    EXPECT_NE(report.to_dot().find("subgraph cluster_1"), std::string::npos);
+    EXPECT_TRUE(log.events.empty());        // nothing freed
+    EXPECT_EQ(weakref::gc::collect(), 0u);  // the report holds them
+  }
+  EXPECT_EQ(weakref::gc::collect(), 4u);
+  EXPECT_TRUE(weakref::gc::find_garbage().empty());
+}
+
+TEST_F(GcIntrospection, FindGarbageShowsAnEphemeronEdgeFromItsKey) {
+  event_log log;
+  weakref::weak_key_map<gc_node, std::shared_ptr<gc_node>> meta;
+  {
+    auto key = make_node(log, "key");
+    auto value = make_node(log, "value");
+    value->next = key;
+    meta[key] = value;
+  }
+  auto report = weakref::gc::find_garbage();
+  ASSERT_EQ(report.objects.size(), 2u);
+  ASSERT_EQ(report.groups.size(), 1u);
+  ASSERT_EQ(report.edges.size(), 2u);
+  auto text = report.str();
+  EXPECT_NE(text.find("--[value in weakref::weak_key_map<gc_node, std::shared_ptr<gc_node> >]--> "),
+            std::string::npos)
+      << text;
+}
+
+// A traverse that collects (a query must not deadlock on it).
+struct collecting {
+  std::vector<std::size_t>* results;
+  template <class V>
+  void traverse(V&) {
+    results->push_back(weakref::gc::collect());
+  }
+};
+
+TEST_F(GcIntrospection, QueriesInsideACollectionThrowAndCollectInsideAQueryReturnsZero) {
+  unraisable_log unraisable;
+  event_log log;
+  auto [a, b] = make_pair_cycle(log, "a", "b");
+  weakref::ref<gc_node> r(a, [] { weakref::gc::find_garbage(); });
+  a.reset();
+  b.reset();
+  EXPECT_EQ(weakref::gc::collect(), 2u);
+  ASSERT_EQ(unraisable.entries.size(), 1u);
+  EXPECT_NE(unraisable.entries[0].find("introspection from inside a collection"),
+            std::string::npos);
+
+  std::vector<std::size_t> inner;
+  auto c = weakref::make_shared<collecting>(collecting{&inner});
+  weakref::gc::get_referrers(c);
+  ASSERT_FALSE(inner.empty());  // the traverse ran, and each collect() from it gave 0
+  EXPECT_EQ(std::count(inner.begin(), inner.end(), 0u), static_cast<long>(inner.size()));
+}
+
+TEST_F(GcIntrospection, QueriesRaceCollectionsAndMutations) {
+  // Run under ThreadSanitizer: queries on one thread while another builds and drops cycles and
+  // collects. Every answer must be one of the possible ones.
+  event_log log;
+  auto anchor = make_node(log, "anchor");
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    event_log churn_log;
+    for (int i = 0; i < 1000; ++i) {
+      auto [x, y] = make_pair_cycle(churn_log, "x", "y");
+      if (i % 10 == 0) weakref::gc::collect();
+    }
+    stop = true;
+  });
+  while (!stop) {
+    EXPECT_TRUE(weakref::gc::why_alive(anchor).empty());
+    EXPECT_TRUE(weakref::gc::get_referrers(anchor).empty());
+    auto report = weakref::gc::find_garbage();
+    for (auto& g : report.groups) EXPECT_EQ(g.size() % 2, 0u);  // whole pairs only
+  }
+  churn.join();
+}
+
+}  // namespace
