@@ -13,18 +13,29 @@
 //                            vs std::make_shared of the same type + release
 //   gc.make_shared.untracked weakref::make_shared of the same layout without traverse + release
 //                            vs std::make_shared (as make_shared.int: untouched by the collector)
-// The collect rows time only the collection / the hand walk (thread CPU time; building the
-// graph is untimed) and report ns per object. tools/perf_cpython_gc.py times CPython's
+//   gc.collect.ephemerons/N  collect() of N tracked objects in live 2-cycles, N / 10 of which
+//                            are keys of one weak_key_map whose value (a shared_ptr) owns its
+//                            key, an ephemeron each (nothing to free)
+//                            vs collect() of the same objects without the map
+//   gc.why_alive/N           weakref::gc::why_alive(x) for an x in the middle of N tracked
+//                            objects in live 2-cycles (answer: [its partner, x])
+//                            vs the hand search of a registry of std::weak_ptr to every
+//                            object for those whose edge points at x (what users write)
+//   gc.get_referrers/N       weakref::gc::get_referrers(x), same graph, vs the same hand search
+// The collect and query rows time only the collection / query / hand walk (thread CPU time;
+// building the graph is untimed) and report ns per object. tools/perf_cpython_gc.py times CPython's
 // gc.collect() on the same graphs. Bytes per tracked object: memory_report.cpp.
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "bench_support.hpp"
 #include "weakref/gc.hpp"
+#include "weakref/weak_key_map.hpp"
 
 namespace {
 
@@ -147,6 +158,76 @@ void collect_live(benchmark::State& state, Side side) {
   if (freed != 0) state.SkipWithError("a live object was freed");
 }
 
+// The live graph, tracked on both sides (the rows below compare two uses of the collector, or
+// a query with the hand search), with a std::weak_ptr to every object for the hand search;
+// `with_map`: one object in ten is a key of `map`, whose value owns it.
+struct tracked_graph {
+  explicit tracked_graph(std::size_t n, bool with_map) {
+    drop_live_graphs();
+    roots.reserve(n / 2);
+    registry.reserve(n);
+    build_pairs(weakref_bench::ours{}, n, &registry, &roots);
+    if (with_map) {
+      for (std::size_t i = 0; i < registry.size(); i += 10) {
+        auto key = registry[i].lock();
+        map[key] = key;
+      }
+    }
+  }
+  ~tracked_graph() {
+    map.clear();
+    for (auto& root : roots) root->other.reset();
+  }
+  std::vector<std::shared_ptr<gc_node>> roots;
+  std::vector<std::weak_ptr<gc_node>> registry;
+  weakref::weak_key_map<gc_node, std::shared_ptr<gc_node>> map;
+};
+static_assert(std::is_base_of_v<weakref::detail::gc_ephemeron_table, decltype(tracked_graph::map)>);
+
+template <class Side>
+void collect_ephemerons(benchmark::State& state, Side) {
+  const auto n = size_of(state);
+  tracked_graph graph(n, Side::value);
+  std::size_t freed = 0;
+  weakref_bench::run_batches(
+      state, n, [] {}, [&] { freed += weakref::gc::collect(); });
+  if (freed != 0) state.SkipWithError("a live object was freed");
+}
+
+// Which objects' edge points at `target`, by hand: lock each registered object, compare.
+std::size_t hand_search(const std::vector<std::weak_ptr<gc_node>>& registry,
+                        const std::shared_ptr<gc_node>& target) {
+  std::size_t found = 0;
+  for (auto& w : registry) {
+    if (auto p = w.lock(); p && p->other == target) ++found;
+  }
+  return found;
+}
+
+enum class query { why_alive, get_referrers };
+
+template <query Query, class Side>
+void query_graph(benchmark::State& state, Side) {
+  const auto n = size_of(state);
+  tracked_graph graph(n, false);
+  auto target = graph.registry[n / 2 + 1].lock();  // a cycle's second object
+  std::size_t answers = 0;
+  bool right = true;
+  weakref_bench::run_batches(
+      state, n, [] {},
+      [&] {
+        if constexpr (!Side::value) {
+          answers = hand_search(graph.registry, target);
+        } else if constexpr (Query == query::why_alive) {
+          answers = weakref::gc::why_alive(target).size() - 1;
+        } else {
+          answers = weakref::gc::get_referrers(target).size();
+        }
+        right = right && answers == 1;
+      });
+  if (!right) state.SkipWithError("wrong answer");
+}
+
 template <class T, class Side>
 void make_release(benchmark::State& state, Side side) {
   drop_live_graphs();
@@ -167,6 +248,16 @@ void register_benchmarks() {
   register_pair("gc.collect.live", [](auto& s, auto side) {
     collect_live(s, side);
   }).apply(collect_sizes);
+  auto query_sizes = [](auto* b) { b->Arg(100000)->Arg(1000000)->UseManualTime(); };
+  register_pair("gc.collect.ephemerons", [](auto& s, auto side) {
+    collect_ephemerons(s, side);
+  }).apply(query_sizes);
+  register_pair("gc.why_alive", [](auto& s, auto side) {
+    query_graph<query::why_alive>(s, side);
+  }).apply(query_sizes);
+  register_pair("gc.get_referrers", [](auto& s, auto side) {
+    query_graph<query::get_referrers>(s, side);
+  }).apply(query_sizes);
   register_pair("gc.make_shared.tracked",
                 [](auto& s, auto side) { make_release<gc_node>(s, side); });
   register_pair("gc.make_shared.untracked",

@@ -16,6 +16,7 @@
 #include "support/tracked.hpp"
 #include "weakref/gc.hpp"
 #include "weakref/ref.hpp"
+#include "weakref/weak_key_map.hpp"
 
 namespace {
 // Allocations left before operator new fails on this thread; negative: never fails.
@@ -86,6 +87,46 @@ TEST(gc_out_of_memory, a_failed_allocation_abandons_the_collection_or_fails_noth
   }
   EXPECT_GT(abandoned, 0);  // some allocation of a collection did fail
   EXPECT_EQ(completed, 3);  // and with enough memory it completes
+}
+
+TEST(gc_out_of_memory, a_failed_allocation_leaves_ephemerons_intact) {
+  // The same with a key that only its own weak_key_map value owns: the analysis of the map's
+  // ephemerons allocates too, and everything freeing them needs is allocated before the verdict.
+  int completed = 0;
+  int abandoned = 0;
+  for (long budget = 0; budget < 300 && completed < 3; ++budget) {
+    event_log log;
+    log.events.reserve(16);
+    weakref::weak_key_map<gc_node, std::shared_ptr<gc_node>> meta;
+    auto key = make_node(log, "key");
+    meta[key] = key;
+    weakref::ref<gc_node> rk(key);
+    key.reset();
+    allocations_before_failure = budget;
+    std::size_t freed = 0;
+    bool threw = false;
+    try {
+      freed = weakref::gc::collect();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    allocations_before_failure = -1;
+    if (threw) {
+      ++abandoned;
+      ASSERT_TRUE(log.events.empty()) << "budget " << budget;
+      ASSERT_TRUE(rk.alive()) << "budget " << budget;
+      ASSERT_EQ(meta.size(), 1u) << "budget " << budget;
+      freed = weakref::gc::collect();
+    } else {
+      ++completed;
+    }
+    EXPECT_EQ(freed, 1u) << "budget " << budget;
+    EXPECT_EQ(log.snapshot(), std::vector<std::string>{"~key"}) << "budget " << budget;
+    EXPECT_FALSE(rk.alive());
+    EXPECT_EQ(meta.size(), 0u);
+  }
+  EXPECT_GT(abandoned, 0);
+  EXPECT_EQ(completed, 3);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -188,6 +189,29 @@ TEST(gc_threads, const_queries_run_on_several_threads_during_collections) {
   stop = true;
   for (auto& t : readers) t.join();
   owners.clear();
+  weakref::gc::collect();
+}
+
+TEST(gc_threads, introspection_races_collections_and_threads_that_build_and_drop_cycles) {
+  // Queries on one thread while another builds and drops cycles and collects: each answer is
+  // one of the possible ones, and ThreadSanitizer sees no race.
+  auto anchor = weakref::make_shared<mt_node>();
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    for (int i = 0; i < 1000; ++i) {
+      make_cycle();
+      if (i % 10 == 0) weakref::gc::collect();
+    }
+    stop = true;
+  });
+  while (!stop) {
+    EXPECT_TRUE(weakref::gc::why_alive(anchor).empty());
+    EXPECT_TRUE(weakref::gc::get_referrers(anchor).empty());
+    auto report = weakref::gc::find_garbage();
+    for (auto& group : report.groups) EXPECT_EQ(group.size(), 2u);  // whole cycles only
+    EXPECT_NE(weakref::gc::to_dot(anchor).find("(queried)"), std::string::npos);
+  }
+  churn.join();
   weakref::gc::collect();
 }
 

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -86,6 +87,9 @@ class gc_collector {
     gc::stats totals;
     std::vector<std::pair<std::size_t, callback>> callbacks;  // under stats_mutex
     std::size_t next_callback_id = 1;
+    // Analyses letting go of their snapshot's holds (after their lock): a query waits for them,
+    // or it would count another analysis' hold as an outside owner.
+    std::atomic<int> releasing{0};
   };
 
   // Never destroyed, as the registry; built in static storage, so the first use cannot fail.
@@ -146,10 +150,12 @@ class gc_collector {
       std::unique_lock<std::mutex>& lock;
       ~finish() {
         gc_collecting_here = false;
-        lock.unlock();
-        run.release_snapshot();
+        run.release_snapshot(lock);
       }
     } done{run, lock};
+    // A destructor run by another analysis' release that waited for this thread would
+    // deadlock here: it would have to wait for a query, which no traverse or destructor may.
+    while (globals().releasing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     run.snapshot_.swap(globals().snapshot_buffer);
     run.take_snapshot();
     std::lock_guard maps(gc_ephemeron_registry::instance().lock);
@@ -288,20 +294,21 @@ class gc_collector {
       mark_from_roots(no_slot);
       condemn_unreached();  // throws only before it condemns anything
     } catch (...) {
-      lock.unlock();
-      release_snapshot();  // nothing was condemned or changed
+      release_snapshot(lock);  // nothing was condemned or changed
       throw;
     }
-    lock.unlock();
-    release_snapshot();
+    release_snapshot(lock);
   }
 
   // Lets go of the live objects' holds outside the lock (some may have lost every other owner
   // meanwhile, and then die here), and gives the buffer back for the next collection.
-  void release_snapshot() {
+  void release_snapshot(std::unique_lock<std::mutex>& lock) {
+    globals().releasing.fetch_add(1, std::memory_order_relaxed);  // before a query can look
+    lock.unlock();
     for (auto& e : snapshot_) e.hold.reset();
+    globals().releasing.fetch_sub(1, std::memory_order_release);
     snapshot_.clear();
-    std::lock_guard lock(globals().collect_mutex);
+    std::lock_guard relock(globals().collect_mutex);
     if (globals().snapshot_buffer.capacity() < snapshot_.capacity()) {
       snapshot_.swap(globals().snapshot_buffer);
     }
