@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#if __has_include(<memory_resource>)  // libc++ has it from 16 on (Debian 12's is 14)
 #include <memory_resource>
+#endif
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -234,6 +236,7 @@ TEST(make_shared, a_throwing_constructor_propagates_and_leaks_nothing) {
   }
 }
 
+#if __has_include(<memory_resource>)
 // A memory_resource that counts, on top of the default one.
 struct counting_resource : std::pmr::memory_resource {
   std::size_t allocations = 0;
@@ -272,5 +275,6 @@ TEST(allocate_shared, polymorphic_allocator_with_uses_allocator_construction) {
   s.reset();
   EXPECT_EQ(resource.deallocations, 4u);
 }
+#endif
 
 }  // namespace

@@ -10,11 +10,28 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "weakref/ref.hpp"
 
 namespace {
+
+// std::jthread without stop tokens (libc++ has no std::jthread before 18; Debian 12's is 14):
+// a thread joined when destroyed.
+class joining_thread {
+ public:
+  template <class F, class... A>
+  explicit joining_thread(F&& f, A&&... args) : t_(std::forward<F>(f), std::forward<A>(args)...) {}
+  joining_thread(joining_thread&&) noexcept = default;
+  joining_thread& operator=(joining_thread&&) = delete;
+  ~joining_thread() {
+    if (t_.joinable()) t_.join();
+  }
+
+ private:
+  std::thread t_;
+};
 
 using weakref::getweakrefcount;
 using weakref::ref;
@@ -50,7 +67,7 @@ TEST(ref_threads, objects_dying_on_one_thread_while_others_copy_lock_and_create_
   std::atomic<int> made{0}, ran{0}, bad{0}, gate{0};
   int wrong_calls = 0, alive_after_death = 0;
   std::barrier sync(kWorkers + 1);
-  std::vector<std::jthread> workers;
+  std::vector<joining_thread> workers;
   for (int w = 0; w < kWorkers; ++w) {
     workers.emplace_back([&, w] {
       for (int round = 0; round < kRounds; ++round) {
@@ -122,7 +139,7 @@ TEST(ref_threads, dropping_the_last_handles_while_the_object_dies_runs_callbacks
   std::atomic<int> bad{0}, gate{0};
   int more_than_once = 0;
   std::barrier sync(kDroppers + 1);
-  std::vector<std::jthread> droppers;
+  std::vector<joining_thread> droppers;
   for (int d = 0; d < kDroppers; ++d) {
     droppers.emplace_back([&, d] {
       for (int i = 0; i < kIterations; ++i) {
@@ -180,7 +197,7 @@ TEST(ref_threads, lock_never_returns_a_dead_object_and_callbacks_run_on_the_dyin
       sync.arrive_and_wait();
     }
   };
-  std::jthread first(worker, true), second(worker, false);
+  joining_thread first(worker, true), second(worker, false);
   for (int round = 0; round < kRounds; ++round) {
     calls.store(0);
     ready.store(0);
@@ -220,7 +237,7 @@ TEST(ref_threads, objects_die_in_parallel_on_different_threads) {
   std::atomic<int> dead_locks{0};
   std::latch start(kThreads);
   {
-    std::vector<std::jthread> threads;
+    std::vector<joining_thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         start.arrive_and_wait();
@@ -250,7 +267,7 @@ TEST(ref_threads, racing_canonical_ref_creation_shares_one_weak_reference_object
   std::atomic<int> wrong_counts{0}, gate{0};
   int unequal = 0, wrong_final = 0;
   std::barrier sync(kThreads + 1);
-  std::vector<std::jthread> threads;
+  std::vector<joining_thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < kRounds; ++round) {

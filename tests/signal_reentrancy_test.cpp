@@ -194,7 +194,10 @@ TEST(signal_reentrancy, a_slot_destroys_every_object_including_its_own) {
   std::vector<std::shared_ptr<listener>> objects{make(log, "a"), make(log, "b"), make(log, "c")};
   signal<void(int)> sig;
   for (auto& obj : objects) sig.connect(obj, &listener::on);
-  objects[1]->action = [&](int) { objects.clear(); };
+  objects[1]->action = [&](int) {  // front to back (vector::clear's order is unspecified)
+    for (auto& obj : objects) obj.reset();
+    objects.clear();
+  };
   sig(1);
   EXPECT_THAT(log.events, ElementsAre("a:1", "b:1", "~a", "~c", "~b"));
   EXPECT_TRUE(sig.empty());

@@ -20,6 +20,9 @@ need_cmd dpkg-deb dpkg        # consumer.deb (cpack -G DEB, dpkg -x)
 need_pkg libgtest-dev
 need_pkg libbenchmark-dev
 need_pkg libclang-rt-dev # clang's ASan/UBSan runtimes
+need_pkg libc++-14-dev    # asan-ubsan builds against libc++ (clang 14's)
+need_pkg libc++abi-14-dev
+need_pkg googletest       # GoogleTest's sources: asan-ubsan builds them against libc++
 if ((${#missing[@]})); then
   echo "test_all: installing missing prerequisites: ${missing[*]}"
   sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
