@@ -212,8 +212,9 @@ template <class T>
 std::vector<std::shared_ptr<const void>> get_referents(const std::shared_ptr<T>& obj) {
   std::vector<std::shared_ptr<const void>> result;
   if (!obj) return result;
-  auto collect = [&](const std::shared_ptr<const void>& target, detail::object_header*,
-                     const std::type_info&, std::string_view) { result.push_back(target); };
+  auto collect = [&](const detail::gc_edge_ref& edge, detail::object_header*, std::string_view) {
+    result.push_back(edge.copy());
+  };
   auto* header = std::get_deleter<detail::object_header>(obj);
   if (header && header->tracked()) {
     detail::gc_inspector::references_of(detail::gc_record_of(*header), collect);

@@ -132,11 +132,12 @@ class gc_collector {
   }
 
   // An analysis that condemns nothing, for the introspection queries: f(run) is called with the
-  // snapshot taken and the internal edges subtracted (each entry's `outside` is its count of
-  // outside owners), under the locks a collection's analysis holds. A collect() from inside
-  // (a traverse) returns 0. The snapshot's holds are let go after the locks, as collect() does.
+  // snapshot taken and, if `subtract`, the internal edges subtracted (each entry's `outside` is
+  // its count of outside owners), under the locks a collection's analysis holds. A collect() from
+  // inside (a traverse) returns 0. The snapshot's holds are let go after the locks, as collect()
+  // does.
   template <class F>
-  static auto query(F&& f) {
+  static auto query(F&& f, bool subtract = true) {
     if (gc_collecting_here) {
       throw std::logic_error(
           "weakref::gc: introspection from inside a collection on the same thread (a traverse, "
@@ -159,7 +160,7 @@ class gc_collector {
     run.snapshot_.swap(globals().snapshot_buffer);
     run.take_snapshot();
     std::lock_guard maps(gc_ephemeron_registry::instance().lock);
-    run.subtract_internal_edges();
+    if (subtract) run.subtract_internal_edges();
     return f(run);
   }
 

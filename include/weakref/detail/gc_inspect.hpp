@@ -145,14 +145,14 @@ class gc_inspector {
   using entry = gc_collector::entry;
   static constexpr std::uint32_t no_slot = gc_collector::no_slot;
 
-  // f(target, tracked header or null, dynamic type, member path) for each shared_ptr the
-  // object's traverse visits.
+  // f(edge, tracked header or null, member path) for each shared_ptr the object's traverse
+  // visits.
   template <class F>
   struct each_reference final : gc_edge_sink {
     F* f;
-    void reference(const std::shared_ptr<const void>& target, object_header* tracked,
-                   const std::type_info& type, std::string_view path) override {
-      (*f)(target, tracked, type, path);
+    void reference(const gc_edge_ref& edge, object_header* tracked,
+                   std::string_view path) override {
+      (*f)(edge, tracked, path);
     }
   };
   template <class F>
@@ -189,9 +189,8 @@ class gc_inspector {
                                const std::shared_ptr<const void>& target) {
     std::string found = "?";
     bool done = false;
-    auto match = [&](const std::shared_ptr<const void>& t, object_header*, const std::type_info&,
-                     std::string_view path) {
-      if (!done && gc_same_owner(t, target)) {
+    auto match = [&](const gc_edge_ref& t, object_header*, std::string_view path) {
+      if (!done && t.same_owner(target)) {
         found = std::string(path);
         done = true;
       }
@@ -227,18 +226,18 @@ class gc_inspector {
   // get_referrers(obj): the tracked objects whose traverse shows a strong edge to `target`.
   static std::vector<std::shared_ptr<const void>> referrers(
       const std::shared_ptr<const void>& target) {
-    return gc_collector::query([&](gc_collector& run) {
+    auto find = [&](gc_collector& run) {
       std::vector<std::shared_ptr<const void>> result;
       for (auto& e : run.snapshot_) {
         bool refers = false;
-        references_of(*e.record, [&](const std::shared_ptr<const void>& t, object_header*,
-                                     const std::type_info&, std::string_view) {
-          refers = refers || gc_same_owner(t, target);
+        references_of(*e.record, [&](const gc_edge_ref& t, object_header*, std::string_view) {
+          refers = refers || t.same_owner(target);
         });
         if (refers) result.push_back(e.hold);
       }
       return result;
-    });
+    };
+    return gc_collector::query(find, false);
   }
 
   static std::string to_dot(const std::shared_ptr<const void>& target, long discount,
@@ -297,10 +296,10 @@ class gc_inspector {
     };
     std::vector<holder> holders;
     auto seek = [&](std::uint32_t slot, std::uint32_t via) {
-      return [&holders, &target, slot, via](const std::shared_ptr<const void>& t, object_header*,
-                                            const std::type_info&, std::string_view) {
-        if (gc_same_owner(t, target)) holders.push_back(holder{slot, via});
-      };
+      return
+          [&holders, &target, slot, via](const gc_edge_ref& t, object_header*, std::string_view) {
+            if (t.same_owner(target)) holders.push_back(holder{slot, via});
+          };
     };
     for (auto& e : run.snapshot_) references_of(*e.record, seek(run.slot_of(e), no_slot));
     for (std::uint32_t i = 0; i < run.ephemerons_.size(); ++i) {
@@ -387,9 +386,9 @@ inline std::string gc_inspector::to_dot(const std::shared_ptr<const void>& targe
       e->outside -= static_cast<std::int32_t>(discount);
     } else {
       auto seek = [&](std::uint32_t from, std::uint32_t via) {
-        return [&edges, &target, from, via, n](const std::shared_ptr<const void>& t, object_header*,
-                                               const std::type_info&, std::string_view) {
-          if (gc_same_owner(t, target)) edges.push_back(edge{from, n, via});
+        return [&edges, &target, from, via, n](const gc_edge_ref& t, object_header*,
+                                               std::string_view) {
+          if (t.same_owner(target)) edges.push_back(edge{from, n, via});
         };
       };
       for (std::uint32_t slot = 0; slot < n; ++slot) {
@@ -509,8 +508,7 @@ inline gc::garbage_report gc_inspector::find_garbage() {
       report.objects.push_back(gc::garbage_report::object{e.hold, type_of(e)});
     }
     auto add_edges = [&](std::size_t from, auto&& visit_references) {
-      visit_references([&](const std::shared_ptr<const void>&, object_header* tracked,
-                           const std::type_info&, std::string_view path) {
+      visit_references([&](const gc_edge_ref&, object_header* tracked, std::string_view path) {
         auto* to = tracked ? run.entry_of(*tracked) : nullptr;
         if (!to || index[run.slot_of(*to)] == static_cast<std::size_t>(-1)) return;
         report.edges.push_back(

@@ -26,6 +26,42 @@ class finalize;
 
 namespace weakref::detail {
 
+// A shared_ptr an inspecting traverse met, whatever its type: copying it (two atomic
+// operations) and comparing owners only when asked.
+class gc_edge_ref {
+ public:
+  template <class P>
+  explicit gc_edge_ref(const P& edge) noexcept
+      : edge_(&edge),
+        copy_(
+            [](const void* e) -> std::shared_ptr<const void> { return *static_cast<const P*>(e); }),
+        same_owner_([](const void* e, const std::shared_ptr<const void>& other) noexcept {
+          auto& p = *static_cast<const P*>(e);
+          return !p.owner_before(other) && !other.owner_before(p);
+        }),
+        type_([](const void* e) noexcept -> const std::type_info& {
+          using T = typename P::element_type;
+          if constexpr (std::is_polymorphic_v<T>) {
+            return typeid(**static_cast<const P*>(e));
+          } else {
+            return typeid(T);
+          }
+        }) {}
+
+  std::shared_ptr<const void> copy() const { return copy_(edge_); }
+  bool same_owner(const std::shared_ptr<const void>& other) const noexcept {
+    return same_owner_(edge_, other);
+  }
+  // The pointee's type: its dynamic type when polymorphic.
+  const std::type_info& type() const noexcept { return type_(edge_); }
+
+ private:
+  const void* edge_;
+  std::shared_ptr<const void> (*copy_)(const void*);
+  bool (*same_owner_)(const void*, const std::shared_ptr<const void>&) noexcept;
+  const std::type_info& (*type_)(const void*) noexcept;
+};
+
 // What a collection or a query does with the edges a traverse reports (one per pass).
 class gc_edge_sink {
  public:
@@ -39,10 +75,9 @@ class gc_edge_sink {
   // Stealing: room for one more strong edge (moved out by steal, released by the caller).
   virtual bool room() noexcept { return false; }
   virtual void steal(std::shared_ptr<const void>&& /*edge*/) noexcept {}
-  // Inspecting: every non-null shared_ptr, tracked or not, with its dynamic type as far as
-  // it is known (the pointee's, for a polymorphic type) and the path of member names to it.
-  virtual void reference(const std::shared_ptr<const void>& /*target*/, object_header* /*tracked*/,
-                         const std::type_info& /*type*/, std::string_view /*path*/) {}
+  // Inspecting: every non-null shared_ptr, tracked or not, with the path of member names to it.
+  virtual void reference(const gc_edge_ref& /*edge*/, object_header* /*tracked*/,
+                         std::string_view /*path*/) {}
 
  protected:
   ~gc_edge_sink() = default;
@@ -140,16 +175,6 @@ class visitor {
 
   visitor(mode m, detail::gc_edge_sink* sink) noexcept : mode_(m), sink_(sink) {}
 
-  template <class P>
-  static const std::type_info& pointee_type(const P& edge) noexcept {
-    using T = typename P::element_type;
-    if constexpr (std::is_polymorphic_v<T>) {
-      return typeid(*edge);
-    } else {
-      return typeid(T);
-    }
-  }
-
   template <class E>
   void visit_shared_ptr(E& edge) {
     if (mode_ == mode::clear) {
@@ -162,7 +187,7 @@ class visitor {
     if (mode_ == mode::count) {
       if (tracked) sink_->strong(*header, name_);
     } else if (mode_ == mode::inspect) {
-      sink_->reference(edge, tracked ? header : nullptr, pointee_type(edge), path_);
+      sink_->reference(detail::gc_edge_ref(edge), tracked ? header : nullptr, path_);
     } else if constexpr (!std::is_const_v<E>) {  // steal
       if (tracked && sink_->room()) sink_->steal(std::shared_ptr<const void>(std::move(edge)));
     }
