@@ -1,11 +1,15 @@
 // A tour of weakref: every feature, section by section, with what it prints; then the classic
 // uses of weak containers and refs (sections 9-13; docs/cookbook.md explains each), and the
-// cycle collector (section 14).
+// cycle collector (section 14), its ephemerons (15) and "why is this still alive?" (16-17).
 // Python's weakref module, for C++ objects owned by std::shared_ptr.
 //
 // Build and run: cmake --workflow --preset tour
+// `weakref_tour --dot-dir DIR` also writes section 16's Graphviz graph to DIR/retention.dot
+// (tools/render_retention.sh renders it to docs/retention.svg).
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -475,9 +479,139 @@ void cycle_collector() {
   std::printf("  freed %zu objects\n", weakref::gc::collect());
 }
 
+// ---- 15. Ephemerons: a side table whose values refer back ----------------------------------
+// CPython's WeakKeyDictionary leaks an entry whose value refers to its key (gh-88846). A
+// weak_key_map whose values the collector can see into (they have traverse) is a table of
+// ephemerons: a value keeps its key alive only through references from outside the value.
+struct Control {
+  explicit Control(std::string n) : name(std::move(n)) {}
+  ~Control() { std::printf("    ~Control(%s)\n", name.c_str()); }
+  std::string name;
+  template <class V>
+  void traverse(V&) {}  // owns nothing the collector must see; having traverse tracks it
+};
+
+struct Tooltip {
+  std::shared_ptr<Control> owner;  // the value refers back to its key
+  std::string text;
+  template <class V>
+  void traverse(V& visit) {
+    visit("owner", owner);
+  }
+};
+
+void ephemerons() {
+  header("15. Ephemerons: a side table whose values refer back");
+  weakref::weak_key_map<Control, Tooltip> tips;
+  auto button = weakref::make_shared<Control>("button");
+  tips[button] = Tooltip{button, "Click me"};
+  weakref::ref<Control> r(button);
+  std::puts("  tips[button] = Tooltip{button, \"Click me\"}; button.reset()");
+  button.reset();
+  std::printf("  r.alive(): %s (the value owns its key: Python's WeakKeyDictionary leaks here)\n",
+              yes_no(r.alive()));
+  std::puts("  weakref::gc::collect():");
+  auto freed = weakref::gc::collect();
+  std::printf("  freed %zu; r.alive(): %s; tips.size(): %zu\n", freed, yes_no(r.alive()),
+              tips.size());
+}
+
+// ---- 16. Why is my widget still alive? -------------------------------------------------------
+// A panel was closed, but its memory never came back. why_alive finds the chain of strong
+// references that keeps it; to_dot draws who holds it.
+struct Panel {
+  explicit Panel(std::string n) : name(std::move(n)) {}
+  ~Panel() { std::printf("    ~Panel(%s)\n", name.c_str()); }
+  std::string name;
+  std::shared_ptr<Panel> parent;  // owning back link: a cycle with the parent's children
+  std::vector<std::shared_ptr<Panel>> children;
+  template <class V>
+  void traverse(V& visit) {
+    visit("parent", parent);
+    visit("children", children);
+  }
+};
+
+struct Command {  // an undo entry remembers the panel it acted on
+  std::string what;
+  std::shared_ptr<Panel> target;
+  template <class V>
+  void traverse(V& visit) {
+    visit("target", target);
+  }
+};
+
+struct Window {
+  std::vector<std::shared_ptr<Panel>> panels;
+  std::vector<Command> undo;
+  template <class V>
+  void traverse(V& visit) {
+    visit("panels", panels);
+    visit("undo", undo);
+  }
+};
+
+void why_alive(const char* dot_dir) {
+  header("16. Why is my widget still alive?");
+  auto window = weakref::make_shared<Window>();
+  auto settings = weakref::make_shared<Panel>("settings");
+  auto colors = weakref::make_shared<Panel>("colors");
+  colors->parent = settings;
+  settings->children.push_back(colors);
+  window->panels.push_back(settings);
+  window->undo.push_back(Command{"recolor", colors});
+  std::puts("  the settings panel is closed: window->panels.clear(), settings.reset()");
+  window->panels.clear();
+  settings.reset();
+  weakref::ref<Panel> r(colors);
+  colors.reset();
+  std::printf("  colors still alive: %s. weakref::gc::explain_alive(colors):\n", yes_no(r.alive()));
+  auto held = r.lock();
+  std::printf("    %s\n", weakref::gc::explain_alive(held).str().c_str());
+  std::printf("  gc::get_referrers(colors): %zu objects (its parent panel and the window)\n",
+              weakref::gc::get_referrers(held).size());
+  auto dot = weakref::gc::to_dot(held);
+  std::printf("  gc::to_dot(colors): a %zu-byte Graphviz graph", dot.size());
+  if (dot_dir) {
+    auto path = std::string(dot_dir) + "/retention.dot";
+    std::ofstream(path) << dot;
+    std::printf(", written to %s", path.c_str());
+  }
+  std::puts("");
+  held.reset();
+  std::puts("  the fix: the undo entry lets go; window->undo.clear(), then collect():");
+  window->undo.clear();
+  std::printf("  freed %zu (the panel cycle)\n", weakref::gc::collect());
+}
+
+// ---- 17. The leak finder ------------------------------------------------------------------------
+// What would collect() free, and why is it a cycle? find_garbage answers without freeing it.
+void leak_finder() {
+  header("17. The leak finder: weakref::gc::find_garbage()");
+  {
+    auto parent = weakref::make_shared<Panel>("dialog");
+    auto child = weakref::make_shared<Panel>("ok-button");
+    child->parent = parent;
+    parent->children.push_back(child);
+  }
+  {
+    auto report = weakref::gc::find_garbage();
+    std::string text = report.str();
+    for (std::size_t at = 0, end; at < text.size(); at = end + 1) {
+      end = text.find('\n', at);
+      std::printf("  %s\n", text.substr(at, end - at).c_str());
+    }
+  }  // the report holds the garbage: let it go first
+  std::printf("  then collect(): freed %zu\n", weakref::gc::collect());
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const char* dot_dir = nullptr;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--dot-dir") == 0) dot_dir = argv[i + 1];
+  }
   std::puts("weakref tour: Python's weakref module for C++ objects owned by std::shared_ptr");
   weakrefable_objects();
   refs();
@@ -493,6 +627,9 @@ int main() {
   side_table();
   parent_links();
   cycle_collector();
+  ephemerons();
+  why_alive(dot_dir);
+  leak_finder();
   std::puts("\nend of tour");
   return 0;
 }

@@ -9,6 +9,11 @@ with the ops of bench/gc_benchmark.cpp:
   gc.collect.garbage      gc.collect() of N objects in 2-cycles, all garbage (frees them)
   gc.collect.live         gc.collect() of N objects in 2-cycles, each cycle held from a list
   gc.make_shared.tracked  creating and dropping one such object
+  gc.get_referrers        gc.get_referrers(x) of a second object of a cycle among N live objects
+                          in 2-cycles held from a list (also the row of gc.why_alive: CPython has
+                          no why_alive, and get_referrers is the scan it would start with)
+  (gc.collect.ephemerons has no CPython row: a WeakKeyDictionary whose value owns its key is a
+  leak there, gh-88846)
 The graphs are built with the collector disabled, after gc.freeze() (so a collection examines
 the graph, not the interpreter's own objects), and only gc.collect() is timed, in thread CPU
 time like the C++ side: the median over several builds (garbage) or collections (live).
@@ -76,6 +81,27 @@ def collect_live(n, quick):
     return statistics.median(samples) / n * 1e9
 
 
+QUERY_SIZES = (100000, 1000000)
+
+
+def get_referrers(n, quick):
+    """ns per object of gc.get_referrers(x) over n live objects in 2-cycles held from a list."""
+    roots = []
+    build_pairs(n, roots)
+    target = roots[len(roots) // 2].other
+    samples = []
+    for _ in range(samples_for(n, quick)):
+        start = time.thread_time()
+        found = gc.get_referrers(target)
+        samples.append(time.thread_time() - start)
+        assert len(found) == 1, len(found)
+        del found
+    for a in roots:
+        a.other = None
+    del roots, target
+    return statistics.median(samples) / n * 1e9
+
+
 def gc_times(sizes=SIZES, quick=False):
     was_enabled = gc.isenabled()
     gc.collect()
@@ -86,6 +112,8 @@ def gc_times(sizes=SIZES, quick=False):
         for n in sizes:
             result["gc.collect.garbage"][str(n)] = collect_garbage(n, quick)
             result["gc.collect.live"][str(n)] = collect_live(n, quick)
+        result["gc.get_referrers"] = {str(n): get_referrers(n, quick) for n in QUERY_SIZES}
+        result["gc.why_alive"] = dict(result["gc.get_referrers"])
     finally:
         gc.unfreeze()
         if was_enabled:

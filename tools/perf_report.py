@@ -116,6 +116,16 @@ OPS["gc.collect.garbage"] = (
 OPS["gc.collect.live"] = (
     "gc", "`gc::collect()`, N live objects in 2-cycles held from outside (ns per object)",
     "walk a `weak_ptr` registry, lock, read each edge", (0.5, None, "python"))
+OPS["gc.collect.ephemerons"] = (
+    "gc", "`gc::collect()`, N live objects in 2-cycles, N / 10 of them keys of a `weak_key_map` "
+    "whose value owns its key (ns per object)", "`gc::collect()` of the same objects without the map",
+    None)
+OPS["gc.why_alive"] = (
+    "gc", "`gc::why_alive(x)` among N live objects in 2-cycles (ns per object; CPython: "
+    "`gc.get_referrers(x)`)", "search a `weak_ptr` registry by hand for x's holders", None)
+OPS["gc.get_referrers"] = (
+    "gc", "`gc::get_referrers(x)` among N live objects in 2-cycles (ns per object)",
+    "search a `weak_ptr` registry by hand for x's holders", None)
 OPS["gc.make_shared.tracked"] = ("gc", "`make_shared` of a tracked type (with `traverse`) + release",
                                  "`std::make_shared` of it + release", (1.25, None))
 OPS["gc.make_shared.untracked"] = (

@@ -17,6 +17,7 @@ need_cmd clang-format clang-format
 need_cmd git git
 need_cmd pkg-config pkg-config # consumer.pkg_config and consumer.deb
 need_cmd dpkg-deb dpkg        # consumer.deb (cpack -G DEB, dpkg -x)
+need_cmd dot graphviz         # tour.retention_dot renders the tour's retention graph
 need_pkg libgtest-dev
 need_pkg libbenchmark-dev
 need_pkg libclang-rt-dev # clang's ASan/UBSan runtimes

@@ -97,18 +97,20 @@ struct garbage_report {
 
 namespace weakref::detail {
 
+// A type's demangled name, without "(anonymous namespace)::" (noise in a retention chain).
 inline std::string gc_type_name(const std::type_info& type) {
+  std::string result = type.name();
 #if WEAKREF_HAS_CXXABI
   int status = 0;
   char* name = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
-  if (status == 0 && name) {
-    std::string result(name);
-    std::free(name);
-    return result;
-  }
+  if (status == 0 && name) result = name;
   std::free(name);
 #endif
-  return type.name();
+  constexpr std::string_view anonymous = "(anonymous namespace)::";
+  for (auto at = result.find(anonymous); at != std::string::npos; at = result.find(anonymous, at)) {
+    result.erase(at, anonymous.size());
+  }
+  return result;
 }
 
 // Text for a quoted DOT label: quotes and backslashes escaped, newlines as DOT's \n.
