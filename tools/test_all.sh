@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The single "test everything" command: sanitizer builds, format check, then the
-# default build (unit tests, consumer/packaging tests, tour, benchmark smoke runs).
+# The single "test everything" command: format check, sanitizer builds, a minute of fuzzing, then
+# the default build (unit tests, consumer/packaging tests, tour, benchmark smoke runs).
 # The default workflow runs last so the output ends with ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ need_cmd dpkg-deb dpkg        # consumer.deb (cpack -G DEB, dpkg -x)
 need_cmd dot graphviz         # tour.retention_dot renders the tour's retention graph
 need_pkg libgtest-dev
 need_pkg libbenchmark-dev
-need_pkg libclang-rt-dev # clang's ASan/UBSan runtimes
+need_pkg libclang-rt-dev # clang's ASan/UBSan runtimes and libFuzzer (the fuzz preset)
 need_pkg libc++-14-dev    # asan-ubsan builds against libc++ (clang 14's)
 need_pkg libc++abi-14-dev
 need_pkg googletest       # GoogleTest's sources: asan-ubsan builds them against libc++
@@ -39,4 +39,5 @@ git ls-files '*.hpp' '*.cpp' | xargs -r clang-format --dry-run --Werror
 # --- builds and tests; --fresh so stale caches never matter ---
 cmake --workflow --preset asan-ubsan --fresh
 cmake --workflow --preset tsan --fresh
+cmake --workflow --preset fuzz --fresh # 60 s of libFuzzer on the difftest interpreter
 cmake --workflow --preset default --fresh

@@ -3,6 +3,7 @@
 // Reads one scenario (the language in tools/difftest/LANGUAGE.md) on stdin, runs it through the
 // weakref library and writes the trace to stdout; tools/difftest/difftest.py compares it with
 // the trace runner.py produces on CPython. Exit status 0 whatever the scenario did.
+// weakref_difftest_fuzz.cpp includes this file, without main, as a libFuzzer target.
 //
 // Rules that shape this file:
 // - Callbacks run nested ops while another op is killing an object, so a handler never keeps a
@@ -43,11 +44,22 @@ std::vector<std::vector<std::string>>& gc_buffers() {
   return *b;
 }
 
+// Where lines go instead of stdout when set (the fuzz target, weakref_difftest_fuzz.cpp).
+std::string*& trace_sink() {
+  static std::string* sink = nullptr;
+  return sink;
+}
+
 // stdout directly (not a buffer of ours): finalizers print from the library's std::atexit hook,
 // after main returned; stdio is flushed after every atexit handler ran.
 void emit(const std::string& line) {
   if (!gc_buffers().empty()) {
     gc_buffers().back().push_back(line);
+    return;
+  }
+  if (auto* sink = trace_sink()) {
+    *sink += line;
+    *sink += '\n';
     return;
   }
   std::fwrite(line.data(), 1, line.size(), stdout);
@@ -800,14 +812,27 @@ void run_line(const std::string& line, bool top_level) {
   }
 }
 
-}  // namespace
-
-int main() {
+// Sets up the process (once): checks the handle layout, installs the unraisable hook.
+void start() {
   check_node_layout();
   weakref::set_unraisable_hook([](const weakref::unraisable&) { emit("unraisable"); });
-  for (std::string line; std::getline(std::cin, line);) run_line(line, true);
+}
+
+// Runs a scenario: every line of `in`, then END-OF-SCRIPT.
+void run_scenario(std::istream& in) {
+  for (std::string line; std::getline(in, line);) run_line(line, true);
   emit("END-OF-SCRIPT");
+}
+
+}  // namespace
+
+// The fuzz target includes this file without its main (and frees the state after each input).
+#ifndef WEAKREF_DIFFTEST_NO_MAIN
+int main() {
+  start();
+  run_scenario(std::cin);
   // Returning runs the library's std::atexit hook: the pending finalizers print, newest first.
   // vars() is never destroyed, so nothing else dies (and prints) after END-OF-SCRIPT.
   return 0;
 }
+#endif
