@@ -197,10 +197,12 @@ inline bool remove_callback(std::size_t id) {
 //
 // Each query below except get_referents runs the collector's analysis without condemning
 // anything: it is O(tracked objects + their edges) (every traverse runs once or twice), holds
-// the collector's lock meanwhile (a collect() on another thread waits), and throws
-// std::logic_error when called from inside a collection on the same thread (a traverse,
-// callback or destructor it runs). The results hold strong references: they keep what they
-// name alive while you hold them.
+// the collector's lock meanwhile (a collect() on another thread waits). Weak reference
+// callbacks, gc callbacks and destructors that a collection runs may call them (as in
+// CPython); a traverse may not, nor a destructor run while the collector holds its lock or lets
+// go of its snapshot (an object that died as the collector let go of it): those throw
+// std::logic_error instead of deadlocking. A collect() from a traverse a query runs returns 0.
+// The results hold strong references: they keep what they name alive while you hold them.
 
 // weakref::gc::get_referents(obj)
 //

@@ -63,6 +63,15 @@ namespace weakref::detail {
 
 // Set while this thread runs collect(): a nested call returns 0, as in CPython.
 inline thread_local bool gc_collecting_here = false;
+// Set while this thread holds a collector lock, or lets go of a snapshot's holds: an
+// introspection query from a traverse or destructor run then would deadlock, and throws.
+inline thread_local int gc_busy_here = 0;
+struct gc_busy_scope {
+  gc_busy_scope() noexcept { ++gc_busy_here; }
+  ~gc_busy_scope() { --gc_busy_here; }
+  gc_busy_scope(const gc_busy_scope&) = delete;
+  gc_busy_scope& operator=(const gc_busy_scope&) = delete;
+};
 
 class gc_collector {
  public:
@@ -135,22 +144,25 @@ class gc_collector {
   // snapshot taken and, if `subtract`, the internal edges subtracted (each entry's `outside` is
   // its count of outside owners), under the locks a collection's analysis holds. A collect() from
   // inside (a traverse) returns 0. The snapshot's holds are let go after the locks, as collect()
-  // does.
+  // does. Callable from a callback or destructor a collection on this thread runs, except while
+  // that collection holds its locks or lets go of its snapshot (gc_busy_here).
   template <class F>
   static auto query(F&& f, bool subtract = true) {
-    if (gc_collecting_here) {
+    if (gc_busy_here != 0) {
       throw std::logic_error(
-          "weakref::gc: introspection from inside a collection on the same thread (a traverse, "
-          "callback or destructor it runs)");
+          "weakref::gc: introspection from a traverse, or from a destructor run while the "
+          "collector holds its lock or lets go of its snapshot");
     }
+    gc_busy_scope busy;
     gc_collector run;
     std::unique_lock lock(globals().collect_mutex);
-    gc_collecting_here = true;
+    // A collect() from a traverse returns 0; a collection this thread runs stays flagged.
     struct finish {
       gc_collector& run;
       std::unique_lock<std::mutex>& lock;
+      bool outer = std::exchange(gc_collecting_here, true);
       ~finish() {
-        gc_collecting_here = false;
+        gc_collecting_here = outer;
         run.release_snapshot(lock);
       }
     } done{run, lock};
@@ -284,6 +296,7 @@ class gc_collector {
 
   // Finds the garbage: on return, garbage_ holds it, condemned (weak references read dead).
   void analyse() {
+    gc_busy_scope busy;
     std::unique_lock lock(globals().collect_mutex);
     gc_registry::instance().allocations.store(0, std::memory_order_relaxed);
     snapshot_.swap(globals().snapshot_buffer);
@@ -539,6 +552,7 @@ class gc_collector {
     census.inside = &census_;
     gc::visitor counting(gc::visitor::mode::count, &census);
     {
+      gc_busy_scope busy;
       std::lock_guard maps(gc_ephemeron_registry::instance().lock);
       traverse_garbage(counting, true);
       if (!garbage_.empty()) free_ephemerons(counting);
