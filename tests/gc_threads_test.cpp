@@ -14,6 +14,7 @@
 #include "weakref/gc.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
+#include "weakref/weak_key_map.hpp"
 #include "weakref/weak_set.hpp"
 
 namespace {
@@ -213,6 +214,61 @@ TEST(gc_threads, introspection_races_collections_and_threads_that_build_and_drop
   }
   churn.join();
   weakref::gc::collect();
+}
+
+// Tracked objects made on one thread share its shard's list; two other threads drop them at
+// once, alternately, so each death unlinks a neighbour of the other's. (A death read its
+// record's list link before taking the shard's lock while a neighbour's unlink wrote it:
+// ThreadSanitizer reported the race, found by tests/soak/weakref_soak.cpp.)
+TEST(gc_threads, deaths_on_two_threads_unlink_neighbours_in_one_shard) {
+  constexpr int kRounds = 20, kObjects = 200;
+  const long alive_before = alive_nodes.load();
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::shared_ptr<mt_node>> halves[2];
+    for (int i = 0; i < kObjects; ++i) halves[i % 2].push_back(weakref::make_shared<mt_node>());
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (auto& half : halves) {
+      threads.emplace_back([&ready, &half] {
+        ready.fetch_add(1);
+        while (ready.load() < 2) {
+        }
+        for (auto& n : half) n.reset();
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  EXPECT_EQ(alive_nodes.load(), alive_before);
+  EXPECT_EQ(weakref::gc::collect(), 0u);
+}
+
+TEST(gc_threads, ephemeron_maps_come_and_go_during_collections) {
+  // A collection reads every weak_key_map of ephemerons: their changes are synchronized with
+  // it (the rule in weak_key_map.hpp), but their construction and destruction need not be: a
+  // map's destructor waits for a collection's walk of the maps. Under ThreadSanitizer.
+  weakref::gc::collect();
+  auto before = alive_nodes.load();
+  std::mutex changes;  // held while a map changes, and by the collecting thread
+  std::atomic<bool> stop{false};
+  std::thread collector([&] {
+    while (!stop) {
+      std::lock_guard lock(changes);
+      weakref::gc::collect();
+    }
+  });
+  for (int i = 0; i < 300; ++i) {
+    weakref::weak_key_map<mt_node, std::shared_ptr<mt_node>> meta;
+    {
+      std::lock_guard lock(changes);
+      auto key = weakref::make_shared<mt_node>();
+      meta[key] = key;  // an ephemeron: only a collection frees it while the map lives
+    }
+    if (i % 3 == 0) std::this_thread::yield();
+  }  // each map is destroyed here, maybe during a collection
+  stop = true;
+  collector.join();
+  weakref::gc::collect();
+  EXPECT_EQ(alive_nodes.load(), before);
 }
 
 }  // namespace

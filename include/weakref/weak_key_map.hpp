@@ -109,7 +109,7 @@ class weak_key_map
   weak_key_map(std::initializer_list<std::pair<std::shared_ptr<K>, V>> items) { update(items); }
   // Copies hold the same keys weakly, with copies of the values (Python: copy()).
   weak_key_map(const weak_key_map& other) { update(other); }
-  weak_key_map(weak_key_map&&) noexcept = default;
+  weak_key_map(weak_key_map&& other) noexcept : base(std::move(other)) {}
   weak_key_map& operator=(const weak_key_map& other) {
     if (this != &other) weak_key_map(other).swap(*this);
     return *this;
@@ -217,6 +217,10 @@ class weak_key_map
   }
 
  private:
+  using registration =
+      std::conditional_t<detail::gc_holds_edges<V>(), detail::gc_ephemeron_registration,
+                         detail::gc_no_registration>;
+
   node* lookup(const key_type& key) const noexcept { return detail::find_object(table_, key); }
   node& checked(const key_type& key, const char* what) const {
     if (auto* n = lookup(key)) return *n;
@@ -246,6 +250,9 @@ class weak_key_map
     table_.erase(&n);
     return value;
   }
+
+  // Last: see gc_ephemeron_registration.
+  [[no_unique_address]] registration registration_{this};
 };
 
 }  // namespace weakref

@@ -20,8 +20,9 @@ class visitor;
 namespace weakref::detail {
 
 // What a collection reads of one weak_key_map with traversable values. Every such map is on
-// the registry's list from construction to destruction; the collector walks the list under
-// the registry's lock, so a map is never destroyed under a walk (its destructor waits).
+// the registry's list from construction to destruction (gc_ephemeron_registration, its last
+// member); the collector walks the list under the registry's lock, so a map is never destroyed
+// under a walk (its destructor waits).
 class gc_ephemeron_table {
  public:
   // Positions 0 .. gc_entry_count()-1; an entry is its key's weak reference (null: no entry at
@@ -40,15 +41,16 @@ class gc_ephemeron_table {
   std::uint32_t gc_scratch_index = 0;
 
  protected:
-  gc_ephemeron_table() noexcept { link(); }
-  gc_ephemeron_table(const gc_ephemeron_table&) noexcept : gc_ephemeron_table() {}
+  gc_ephemeron_table() noexcept = default;
+  gc_ephemeron_table(const gc_ephemeron_table&) noexcept {}  // not on the list, as any new map
   gc_ephemeron_table& operator=(const gc_ephemeron_table&) noexcept { return *this; }
   // Virtual only so that a weak_key_map, which has virtual functions through this base, can be
   // destroyed through any pointer without a warning; nothing deletes through this base.
-  virtual ~gc_ephemeron_table() { unlink(); }
+  virtual ~gc_ephemeron_table() = default;
 
  private:
   friend struct gc_ephemeron_registry;
+  friend class gc_ephemeron_registration;
   inline void link() noexcept;
   inline void unlink() noexcept;
 
@@ -75,6 +77,30 @@ struct gc_ephemeron_registry {
   void for_each(F f) {
     for (auto* t = head; t; t = t->next_) f(*t);
   }
+};
+
+// Puts a map on the registry's list for as long as it lives. It must be the map's last member:
+// members are built after the map's bases and destroyed before them, so the collector never
+// calls the map's virtual functions while its vtable pointer changes (as it does while bases
+// are built or destroyed).
+class gc_ephemeron_registration {
+ public:
+  explicit gc_ephemeron_registration(gc_ephemeron_table* map) noexcept : map_(map) { map->link(); }
+  gc_ephemeron_registration(const gc_ephemeron_registration&) = delete;  // use the map's `this`
+  gc_ephemeron_registration& operator=(const gc_ephemeron_registration&) noexcept {
+    return *this;  // a map stays itself when assigned
+  }
+  ~gc_ephemeron_registration() { map_->unlink(); }
+
+ private:
+  gc_ephemeron_table* map_;
+};
+
+// In a map that is not a table of ephemerons.
+struct gc_no_registration {
+  explicit gc_no_registration(const void*) noexcept {}
+  gc_no_registration(const gc_no_registration&) = delete;
+  gc_no_registration& operator=(const gc_no_registration&) noexcept { return *this; }
 };
 
 inline void gc_ephemeron_table::link() noexcept {
