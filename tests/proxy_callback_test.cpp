@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,26 @@ namespace {
 using proxy_helpers::Account;
 using proxy_helpers::kDeadMessage;
 using proxy_helpers::reference_error_message;
+// Python: proxy(o, None) is proxy(o). An empty callable is no callback: the canonical proxy,
+// and nothing reported at death.
+TEST(proxy_callback, an_empty_callback_is_no_callback) {
+  unraisable_log unraisable;
+  auto account = weakref::make_shared<Account>(1);
+  weakref::proxy<Account> plain(account);
+  weakref::proxy<Account> empty_function(account, std::function<void()>());
+  void (*null_pointer)() = nullptr;
+  weakref::proxy<Account> from_null_pointer(account, null_pointer);
+  EXPECT_TRUE(weakref::same_ref(empty_function, plain));
+  EXPECT_TRUE(weakref::same_ref(from_null_pointer, plain));
+  EXPECT_EQ(weakref::getweakrefcount(account), 1u);
+  auto all = weakref::getweakrefs(account);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_FALSE(all[0].has_callback());
+  all.clear();
+  account.reset();
+  EXPECT_TRUE(unraisable.entries.empty());
+}
+
 }  // namespace
 
 TEST(proxy, callback_receives_the_dead_proxy_before_the_destructor) {

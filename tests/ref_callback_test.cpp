@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -284,6 +285,29 @@ TEST(ref_callback, default_unraisable_hook_prints_one_line_to_stderr) {
   weakref::set_unraisable_hook(std::move(previous));
   EXPECT_EQ(printed, "weakref: exception ignored in weakref callback: callback failed\n");
   EXPECT_THAT(log.events, ElementsAre("~w"));
+}
+
+// Python: ref(o, None) is ref(o), with no callback. An empty callable is no callback: the
+// canonical ref, has_callback() false, and nothing called (or reported) at death.
+TEST(ref_callback, an_empty_callback_is_no_callback) {
+  event_log log;
+  capture_unraisable capture(log);
+  auto obj = weakref::make_shared<widget>(log, "w");
+  ref<widget> plain(obj);
+  ref<widget> empty_function(obj, std::function<void()>());
+  ref<widget> empty_with_ref(obj, std::function<void(const ref<widget>&)>());
+  void (*null_pointer)() = nullptr;
+  ref<widget> from_null_pointer(obj, null_pointer);
+  for (const auto* r : {&empty_function, &empty_with_ref, &from_null_pointer}) {
+    EXPECT_FALSE(r->has_callback());
+    EXPECT_TRUE(weakref::same_ref(*r, plain));
+  }
+  EXPECT_EQ(weakref::getweakrefcount(obj), 1u);
+  ref<widget> with_callback(obj, std::function<void()>([&log] { log.add("cb"); }));
+  EXPECT_TRUE(with_callback.has_callback());
+  EXPECT_EQ(weakref::getweakrefcount(obj), 2u);
+  obj.reset();
+  EXPECT_THAT(log.events, ElementsAre("cb", "~w"));  // no "unraisable ...: bad_function_call"
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 
 #include "support/multiple_bases.hpp"
 #include "weakref/make_shared.hpp"
+#include "weakref/proxy.hpp"
 #include "weakref/ref.hpp"
+#include "weakref/weak_method.hpp"
 
 namespace {
 
@@ -75,6 +77,59 @@ TEST(ref, is_usable_as_unordered_set_key_before_and_after_death) {
   EXPECT_EQ(set.erase(ra), 1u);
   EXPECT_EQ(set.size(), 1u);
   EXPECT_EQ(set.begin()->lock(), b);
+}
+
+// same_ref is CPython's `is` between weakrefs: whether two handles share one weak reference
+// object, which equality (the referent's identity) does not tell.
+struct with_method : derived {
+  using derived::derived;
+  int get() const { return value; }
+};
+
+TEST(ref, same_ref_tells_whether_two_handles_share_one_weak_reference_object) {
+  auto a = weakref::make_shared<with_method>(1);
+  auto b = weakref::make_shared<with_method>(1);
+  ref<with_method> r1(a);
+  ref<with_method> r2(a);  // CPython: ref(o) is ref(o)
+  ref<with_method> copy = r1;
+  ref<with_method> cb1(a, [] {});
+  ref<with_method> cb2(a, [] {});
+  ref<base_b> converted(r1);
+  weakref::proxy<with_method> p1(a);
+  weakref::proxy<with_method> p2(a);
+  weakref::proxy<with_method> pcb(a, [] {});
+  weakref::weak_method m1(a, &with_method::get);
+  weakref::weak_method m2(a, &with_method::get);
+  auto m_copy = m1;
+  EXPECT_TRUE(weakref::same_ref(r1, r2));
+  EXPECT_TRUE(weakref::same_ref(r1, copy));
+  EXPECT_TRUE(weakref::same_ref(converted, r2));  // across element types
+  EXPECT_FALSE(weakref::same_ref(r1, cb1));
+  EXPECT_TRUE(r1 == cb1);  // the same object, though
+  EXPECT_FALSE(weakref::same_ref(cb1, cb2));
+  EXPECT_TRUE(weakref::same_ref(cb1, cb1));
+  EXPECT_FALSE(weakref::same_ref(r1, ref<with_method>(b)));
+  EXPECT_TRUE(weakref::same_ref(p1, p2));
+  EXPECT_FALSE(weakref::same_ref(p1, r1));  // the canonical proxy is not the canonical ref
+  EXPECT_FALSE(weakref::same_ref(p1, pcb));
+  EXPECT_FALSE(weakref::same_ref(m1, m2));  // each WeakMethod is its own
+  EXPECT_TRUE(weakref::same_ref(m1, m_copy));
+  EXPECT_FALSE(weakref::same_ref(ref<with_method>(), ref<with_method>()));  // empty: none to share
+  EXPECT_FALSE(weakref::same_ref(r1, ref<with_method>()));
+  auto all = weakref::getweakrefs(a);  // canonical ref, canonical proxy, then newest first
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_TRUE(weakref::same_ref(all[0], r1));
+  EXPECT_TRUE(weakref::same_ref(all[1], p1));
+  EXPECT_TRUE(weakref::same_ref(all[2], m2));
+  EXPECT_TRUE(weakref::same_ref(all[3], m1));
+  EXPECT_TRUE(weakref::same_ref(all[4], pcb));
+  EXPECT_TRUE(weakref::same_ref(all[5], cb2));
+  EXPECT_TRUE(weakref::same_ref(all[6], cb1));
+  all.clear();
+  a.reset();  // alive or dead makes no difference
+  EXPECT_TRUE(weakref::same_ref(r1, r2));
+  EXPECT_FALSE(weakref::same_ref(r1, cb1));
+  static_assert(noexcept(weakref::same_ref(r1, p1)));
 }
 
 }  // namespace

@@ -72,6 +72,58 @@ struct Derived : Padding, Base {  // Base is not at offset 0
   std::string name() const override { return "derived"; }
 };
 
+// A const method through a pointer to const (a non-const method cannot be bound through one).
+static_assert(std::is_constructible_v<weakref::weak_method<Widget, int>,
+                                      std::shared_ptr<const Widget>, int (Widget::*)() const>);
+static_assert(!std::is_constructible_v<weakref::weak_method<Widget, int, int>,
+                                       std::shared_ptr<const Widget>, int (Widget::*)(int)>);
+
+TEST(weak_method, binds_a_const_method_through_a_pointer_to_const) {
+  int destructions = 0;
+  auto obj = weakref::make_shared<Widget>(5, &destructions);
+  std::shared_ptr<const Widget> const_obj = obj;
+  weakref::weak_method get(const_obj, &Widget::get);
+  static_assert(std::is_same_v<decltype(get), weakref::weak_method<Widget, int>>);
+  weakref::weak_method thrice(const_obj, &Widget::thrice);
+  weakref::weak_method label(const_obj, &Widget::label);
+  int callbacks = 0;
+  weakref::weak_method with_callback(const_obj, &Widget::get, [&callbacks] { ++callbacks; });
+  EXPECT_EQ(get(), 5);
+  EXPECT_EQ(thrice(), 15);
+  EXPECT_EQ(label("n", 1), "n6");
+  EXPECT_EQ(with_callback(), 5);
+  EXPECT_EQ(get, weakref::weak_method(obj, &Widget::get));  // same object, same method
+  obj->set(7);
+  EXPECT_EQ(get(), 7);
+  EXPECT_EQ(weakref::getweakrefcount(const_obj), 4u);
+  obj.reset();
+  const_obj.reset();
+  EXPECT_EQ(destructions, 1);
+  EXPECT_EQ(callbacks, 1);
+  EXPECT_EQ(get(), std::nullopt);
+  EXPECT_EQ(with_callback(), std::nullopt);
+}
+
+// Python: WeakMethod(m, None) has no callback. An empty callable is no callback: nothing is
+// called or reported at death, and getweakrefs sees a weak reference without a callback.
+TEST(weak_method, an_empty_callback_is_no_callback) {
+  unraisable_log unraisable;
+  auto obj = weakref::make_shared<Widget>(1);
+  weakref::weak_method m(obj, &Widget::get, std::function<void()>());
+  using method = weakref::weak_method<Widget, int>;
+  void (*null_pointer)() = nullptr;
+  weakref::weak_method n(obj, &Widget::get, null_pointer);
+  method from_function_with_arg(obj, &Widget::get, std::function<void(const method&)>());
+  auto all = weakref::getweakrefs(obj);
+  ASSERT_EQ(all.size(), 3u);  // each weak_method is its own weak reference object
+  for (const auto& r : all) EXPECT_FALSE(r.has_callback());
+  all.clear();
+  EXPECT_EQ(m(), 1);
+  obj.reset();
+  EXPECT_EQ(m(), std::nullopt);
+  EXPECT_TRUE(unraisable.entries.empty());
+}
+
 }  // namespace
 
 TEST(weak_method, deduces_from_plain_const_and_noexcept_methods) {

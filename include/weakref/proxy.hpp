@@ -56,14 +56,17 @@ class proxy {
         element_(obj.get()) {}
 
   // `callback` (void(const proxy<T>&) or void()) runs once when the object dies, receiving
-  // this proxy (already dead); its exceptions go to the unraisable hook.
+  // this proxy (already dead); its exceptions go to the unraisable hook. An empty callback
+  // (an empty std::function, a null function pointer) is no callback: the result is the
+  // canonical proxy, as proxy(obj) (Python: proxy(o, None) is proxy(o)).
   template <detail::callback_for<proxy<T>> F>
   proxy(const std::shared_ptr<T>& obj, F&& callback)
-      : node_(detail::link_callback_node(detail::header_of(obj, "weakref::proxy"), obj,
-                                         "proxy callback", std::forward<F>(callback),
-                                         [element = obj.get()](detail::node_handle node) {
-                                           return proxy(std::move(node), element);
-                                         })),
+      : node_(detail::callback_or_canonical_node(detail::header_of(obj, "weakref::proxy"), obj,
+                                                 detail::node_kind::canonical_proxy,
+                                                 "proxy callback", std::forward<F>(callback),
+                                                 [element = obj.get()](detail::node_handle node) {
+                                                   return proxy(std::move(node), element);
+                                                 })),
         element_(obj.get()) {}
 
   // Member access on the object, kept alive for the whole expression.

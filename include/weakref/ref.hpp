@@ -1,6 +1,7 @@
 // weakref/ref.hpp — weakref::ref<T>: a weak reference to an object owned by std::shared_ptr,
 // with an optional callback run once when the object dies; getweakrefcount and getweakrefs.
-// Python: weakref.ref, weakref.getweakrefcount, weakref.getweakrefs.
+// Python: weakref.ref, weakref.getweakrefcount, weakref.getweakrefs; same_ref is `is` between
+// weakrefs.
 //
 // Example:
 //   auto obj = weakref::make_shared<Node>();
@@ -49,14 +50,17 @@ class ref {
   // A weak reference whose `callback` (void(const ref<T>&) or void()) runs once when the
   // object dies, receiving this ref (already dead). Exceptions it throws go to the
   // unraisable hook. Throws type_error as above.
+  // An empty callback (an empty std::function, a null function pointer) is no callback: the
+  // result is the canonical ref, as ref(obj) (Python: ref(o, None) is ref(o)).
   // NOTE: a callback that owns a strong reference to the object keeps it alive forever.
   template <detail::callback_for<ref<T>> F>
   ref(const std::shared_ptr<T>& obj, F&& callback)
-      : node_(detail::link_callback_node(detail::header_of(obj, "weakref::ref"), obj,
-                                         "weakref callback", std::forward<F>(callback),
-                                         [element = obj.get()](detail::node_handle node) {
-                                           return ref(std::move(node), element);
-                                         })),
+      : node_(detail::callback_or_canonical_node(detail::header_of(obj, "weakref::ref"), obj,
+                                                 detail::node_kind::canonical_ref,
+                                                 "weakref callback", std::forward<F>(callback),
+                                                 [element = obj.get()](detail::node_handle node) {
+                                                   return ref(std::move(node), element);
+                                                 })),
         element_(obj.get()) {}
 
   // Converts from a ref to a derived type; shares the same weak reference object.
@@ -102,6 +106,24 @@ class ref {
   detail::node_handle node_;
   T* element_ = nullptr;
 };
+
+// weakref::same_ref(a, b)
+//
+// Whether two handles (ref, proxy, weak_method, in any combination) share one weak reference
+// object: Python's `a is b` between weakrefs. Copies share theirs; callback-less refs to one
+// object share its canonical ref, and callback-less proxies its canonical proxy (Python:
+// ref(o) is ref(o)); each handle made with a callback, and each weak_method, is its own; a ref
+// from getweakrefs shares the one it lists. False if either handle is empty.
+// a == b asks something else: whether both refer to the same object.
+template <class A, class B>
+bool same_ref(const A& a, const B& b) noexcept requires requires {
+  detail::handle_access::node_of(a);
+  detail::handle_access::node_of(b);
+}
+{
+  const auto* node = detail::handle_access::node_of(a);
+  return node && node == detail::handle_access::node_of(b);
+}
 
 // weakref::getweakrefcount(obj)
 //

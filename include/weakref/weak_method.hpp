@@ -46,19 +46,24 @@ class weak_method {
                                        std::reference_wrapper<std::remove_reference_t<R>>, R>>>;
 
   // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
+  // A const method may be bound through a pointer to const (std::shared_ptr<const T>); a
+  // non-const one may not (that does not compile).
   weak_method(const std::shared_ptr<T>& obj, method_type method)
-      : weak_method(obj, method_variant(method), no_callback{}) {}
-  weak_method(const std::shared_ptr<T>& obj, const_method_type method)
-      : weak_method(obj, method_variant(method), no_callback{}) {}
+      : weak_method(obj, method_variant(method), no_callback{}, from_parts{}) {}
+  weak_method(const std::shared_ptr<const T>& obj, const_method_type method)
+      : weak_method(std::const_pointer_cast<T>(obj), method_variant(method), no_callback{},
+                    from_parts{}) {}
 
   // `callback` (void(const weak_method&) or void()) runs once when the object dies, receiving
-  // this weak_method (already dead); its exceptions go to the unraisable hook.
+  // this weak_method (already dead); its exceptions go to the unraisable hook. An empty
+  // callback (an empty std::function, a null function pointer) is no callback.
   template <detail::callback_for<weak_method> F>
   weak_method(const std::shared_ptr<T>& obj, method_type method, F&& callback)
-      : weak_method(obj, method_variant(method), std::forward<F>(callback)) {}
+      : weak_method(obj, method_variant(method), std::forward<F>(callback), from_parts{}) {}
   template <detail::callback_for<weak_method> F>
-  weak_method(const std::shared_ptr<T>& obj, const_method_type method, F&& callback)
-      : weak_method(obj, method_variant(method), std::forward<F>(callback)) {}
+  weak_method(const std::shared_ptr<const T>& obj, const_method_type method, F&& callback)
+      : weak_method(std::const_pointer_cast<T>(obj), method_variant(method),
+                    std::forward<F>(callback), from_parts{}) {}
 
   // Calls the method on the object, which stays alive for the whole call.
   result_type operator()(Args... args) const {
@@ -87,9 +92,12 @@ class weak_method {
   using method_variant = std::variant<method_type, const_method_type>;
 
   struct no_callback {};
+  struct from_parts {};  // tags the constructor the public ones delegate to
 
+  // The object is stored as T* even when bound through a pointer to const: then only a const
+  // method was accepted, so it is never modified through this pointer.
   template <class F>
-  weak_method(const std::shared_ptr<T>& obj, method_variant method, F&& callback)
+  weak_method(const std::shared_ptr<T>& obj, method_variant method, F&& callback, from_parts)
       : node_(make_node(obj, method, std::forward<F>(callback))),
         element_(obj.get()),
         method_(method) {}
@@ -101,19 +109,20 @@ class weak_method {
   static detail::node_handle make_node(const std::shared_ptr<T>& obj, method_variant method,
                                        F&& callback) {
     auto& header = detail::header_of(obj, "weakref::weak_method");
-    if constexpr (std::is_same_v<std::decay_t<F>, no_callback>) {
-      // Never canonical (CPython: WeakMethod is a ref subclass), so each one counts.
-      auto* node = new detail::weakref_node(header, std::weak_ptr<const void>(obj),
-                                            detail::node_kind::other, false);
-      header.link(node);
-      return detail::node_handle(node);
-    } else {
-      return detail::link_callback_node(header, obj, "weak_method callback",
-                                        std::forward<F>(callback),
-                                        [element = obj.get(), method](detail::node_handle node) {
-                                          return weak_method(std::move(node), element, method);
-                                        });
+    if constexpr (!std::is_same_v<std::decay_t<F>, no_callback>) {
+      if (!detail::is_empty_callable(callback)) {
+        return detail::link_callback_node(header, obj, "weak_method callback",
+                                          std::forward<F>(callback),
+                                          [element = obj.get(), method](detail::node_handle node) {
+                                            return weak_method(std::move(node), element, method);
+                                          });
+      }
     }
+    // Never canonical (CPython: WeakMethod is a ref subclass), so each one counts.
+    auto* node = new detail::weakref_node(header, std::weak_ptr<const void>(obj),
+                                          detail::node_kind::other, false);
+    header.link(node);
+    return detail::node_handle(node);
   }
 
   detail::node_handle node_;
@@ -122,7 +131,8 @@ class weak_method {
 };
 
 // Deduction: weak_method(obj, &C::m[, callback]) is a weak_method<C, R, Args...>; `obj` may
-// point to C or to a class derived from C. noexcept methods deduce like the others.
+// point to C or to a class derived from C, const if m is. noexcept methods deduce like the
+// others.
 template <class T, class C, class R, class... A>
 weak_method(std::shared_ptr<T>, R (C::*)(A...)) -> weak_method<C, R, A...>;
 template <class T, class C, class R, class... A>

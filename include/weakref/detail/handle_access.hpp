@@ -38,6 +38,20 @@ template <class F, class H>
 concept callback_for = std::invocable < std::decay_t<F>
 &, const H& > || std::invocable<std::decay_t<F>&>;
 
+// Whether `f` is an empty callable: a null function pointer, or an object with an explicit
+// operator bool (std::function, std::move_only_function, ...) that says false. A callback that
+// is empty counts as no callback (Python: ref(o, None) has none), so it is never called.
+template <class F>
+bool is_empty_callable(const F& f) noexcept {
+  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
+    return f == nullptr;
+  } else if constexpr (requires { f.operator bool(); }) {
+    return !static_cast<bool>(f);
+  } else {
+    return false;
+  }
+}
+
 template <class F, class H>
 void invoke_callback(F& callback, const H& handle) {
   if constexpr (std::invocable<F&, const H&>) {
@@ -66,6 +80,16 @@ template <class T>
 node_handle canonical_node(object_header& header, const std::shared_ptr<T>& obj, node_kind kind) {
   return node_handle(header.canonical(
       kind, [&] { return new weakref_node(header, std::weak_ptr<const void>(obj), kind, false); }));
+}
+
+// The node of a ref or proxy made with `callback`: as link_callback_node, or the canonical node
+// of `kind` if the callback is empty (Python: ref(o, None) is ref(o)).
+template <class T, class F, class MakeHandle>
+node_handle callback_or_canonical_node(object_header& header, const std::shared_ptr<T>& obj,
+                                       node_kind kind, std::string_view where, F&& callback,
+                                       MakeHandle make_handle) {
+  if (is_empty_callable(callback)) return canonical_node(header, obj, kind);
+  return link_callback_node(header, obj, where, std::forward<F>(callback), std::move(make_handle));
 }
 
 // Locks `node` and re-points the result at `element` (the handle's own view of the object).
