@@ -6,12 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "support/finalize_helpers.hpp"
+#include "support/make_shared_helpers.hpp"
 #include "support/type_error_message.hpp"
+#include "support/unraisable_log.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -258,3 +262,50 @@ TEST(finalize, rejects_pointers_not_made_by_weakref_make_shared) {
   plain.reset();
   EXPECT_EQ(runs, 0);
 }
+
+// CPython's finalize needs a callable (finalize(o, None) fails when it runs); an empty function
+// could never run, so it is rejected at once, before anything is registered.
+
+namespace {
+
+TEST(finalize, rejects_an_empty_function) {
+  unraisable_log unraisable;
+  auto obj = weakref::make_shared<int>(0);
+  const std::string empty_function =
+      type_error_message([&] { weakref::finalize f(obj, std::function<void()>()); });
+  EXPECT_NE(empty_function.find("function is empty"), std::string::npos) << empty_function;
+  void (*null_pointer)(int) = nullptr;
+  const std::string null_function =
+      type_error_message([&] { weakref::finalize f(obj, null_pointer, 1); });
+  EXPECT_NE(null_function.find("function is empty"), std::string::npos) << null_function;
+  EXPECT_EQ(weakref::getweakrefcount(obj), 0u);
+  obj.reset();
+  EXPECT_TRUE(unraisable.entries.empty());
+}
+
+// Once a finalizer is over, nothing of it keeps its object's block: the block (control block
+// and object, one allocation) is freed when the object dies, whether the finalizer ran at the
+// death, was called or detached before, and whether a handle to it is kept.
+TEST(finalize, a_finished_finalizer_does_not_keep_its_objects_block) {
+  using make_shared_helpers::alloc_stats;
+  using make_shared_helpers::counting_allocator;
+  struct big {
+    char bytes[1 << 16];
+  };
+  for (int how = 0; how < 4; ++how) {
+    alloc_stats stats;
+    auto obj = weakref::allocate_shared<big>(counting_allocator<big>(&stats));
+    int runs = 0;
+    std::optional<weakref::finalize> f;
+    f.emplace(obj, [&runs] { ++runs; });
+    if (how == 1) EXPECT_TRUE((*f)());
+    if (how == 2) EXPECT_TRUE(f->detach());
+    if (how == 3) f.reset();  // only the registry has it
+    obj.reset();
+    EXPECT_EQ(runs, how == 2 ? 0 : 1) << how;
+    EXPECT_EQ(stats.allocations, 1u) << how;
+    EXPECT_EQ(stats.deallocations, 1u) << how;  // the registry kept it until its next sweep
+  }
+}
+
+}  // namespace

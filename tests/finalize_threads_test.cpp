@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "weakref/finalize.hpp"
 #include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
 
 namespace {
 
@@ -72,3 +76,44 @@ TEST(finalize_threads, call_racing_with_death_runs_it_exactly_once) {
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(runs.load(), kRounds);
 }
+
+namespace {
+
+// The exit run (here called directly, on another thread, over and over) may claim a finalizer
+// the moment it is registered, and release its node. The constructor links the node before
+// registering it, so it never links a node already freed (AddressSanitizer: heap-use-after-
+// free in the constructor, when it registered first). The window is a few instructions wide:
+// this stress test makes it likely, not certain, to be hit when the order is wrong. It runs
+// in a child process ("threadsafe" death test style), because after an exit run no finalizer
+// runs any more.
+TEST(finalize_threads, an_exit_run_on_another_thread_while_finalizers_are_created) {
+  const std::string style = GTEST_FLAG_GET(death_test_style);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto obj = weakref::make_shared<int>(0);
+        std::atomic<bool> stop{false};
+        std::atomic<int> exit_runs{0};
+        std::thread exit_runner([&] {
+          while (!stop.load()) {
+            weakref::detail::finalizer_registry::instance().run_at_exit();
+            exit_runs.fetch_add(1);
+          }
+        });
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+        int created = 0;
+        while (std::chrono::steady_clock::now() < until || created < 2000) {
+          weakref::finalize f(obj, [] {});
+          ++created;
+        }
+        stop.store(true);
+        exit_runner.join();
+        weakref::detail::finalizer_registry::instance().run_at_exit();  // the last ones
+        // Every finalizer is over (the exit runs claimed them); none is linked any more.
+        std::exit(exit_runs.load() > 0 && weakref::getweakrefcount(obj) == 0 ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+  GTEST_FLAG_SET(death_test_style, style);
+}
+
+}  // namespace

@@ -27,12 +27,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "weakref/detail/handle_access.hpp"
 #include "weakref/detail/object_header.hpp"
+#include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/unraisable.hpp"
 
@@ -64,16 +67,29 @@ class finalizer {
   // (CPython's detach() answers None then, and the function still runs).
   // A collection's garbage counts as dying from its condemnation on (gc.hpp).
   bool detach() noexcept {
+    lock_object();
+    // `object` keeps `header` allocated while it is set; release() empties it.
     bool dying = object.expired() || (header->tracked() && !gc_admits(*header, false));
-    if (dying || !claim()) return false;
-    release();
-    return true;
+    bool won = !dying && claim();
+    unlock_object();
+    if (won) release();
+    return won;
+  }
+
+  // Ends a finalizer that was never handed out (its constructor failed): a handle to its node
+  // that getweakrefs gave another thread meanwhile can no longer run it.
+  void abandon() noexcept {
+    if (claim()) release();
   }
 
   std::atomic<bool> atexit{true};
-  std::weak_ptr<const void> object;       // set once, before the finalizer is shared
-  const object_header* header = nullptr;  // the object's, likewise (`object` keeps it allocated)
+  // Set once, before the finalizer is shared; emptied when the finalizer is over, so that a
+  // finished finalizer (kept by a handle, or by the registry until its next sweep) does not
+  // keep the dead object's block allocated. Guarded by lock_object() from then on.
+  std::weak_ptr<const void> object;
+  const object_header* header = nullptr;  // the object's, set once (`object` keeps it allocated)
   std::uint64_t sequence = 0;             // creation order, set by the registry
+  bool selected_for_exit = false;         // the exit run's choice; under the registry's mutex
   node_handle node;  // the death callback; touched only by the claimer once created
 
  private:
@@ -81,13 +97,26 @@ class finalizer {
   virtual void drop_payload() noexcept = 0;
 
   bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
-  // The function, its arguments and the death callback go as soon as the finalizer is over.
+  // The function, its arguments, the death callback and the weak reference to the object go as
+  // soon as the finalizer is over.
   void release() noexcept {
     drop_payload();
     node.reset();
+    std::weak_ptr<const void> gone;
+    lock_object();
+    gone.swap(object);
+    unlock_object();
+  }  // `gone` may free the object's block: outside the lock
+
+  // A spin lock for `object` (detach() reads it on any thread while the claimer empties it);
+  // held for a few loads, never while user code runs.
+  void lock_object() noexcept {
+    while (object_locked_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
   }
+  void unlock_object() noexcept { object_locked_.store(false, std::memory_order_release); }
 
   std::atomic<bool> claimed_{false};
+  std::atomic<bool> object_locked_{false};
 };
 
 template <class F, class... Args>
@@ -131,25 +160,28 @@ class finalizer_registry {
 
   bool shut_down() const noexcept { return shut_down_.load(std::memory_order_acquire); }
 
-  // CPython's finalize._exitfunc: run the alive atexit finalizers newest first; when one
-  // creates another finalizer, look again. Then no finalizer runs any more.
+  // CPython's finalize._exitfunc: select the alive atexit finalizers, run them newest first;
+  // when one creates another finalizer, select again. Then no finalizer runs any more.
+  // Allocates nothing (it is noexcept): the selection is a flag in each finalizer, and the
+  // walk an index into the entries, from the newest down.
   void run_at_exit() noexcept {
-    std::vector<std::shared_ptr<finalizer>> pending;
     std::uint64_t seen = 0;
+    std::size_t next = 0;  // entries_[0, next) are still to be walked
     for (bool first = true;; first = false) {
+      std::shared_ptr<finalizer> f;  // a copy: the lock is not held while it runs
       {
         std::lock_guard lock(mutex_);
         if (first || generation_ != seen) {
-          pending.clear();
-          for (auto& e : entries_) {
-            if (e->alive() && e->atexit.load()) pending.push_back(e);
-          }
+          for (auto& e : entries_) e->selected_for_exit = e->alive() && e->atexit.load();
+          next = entries_.size();
           seen = generation_;
         }
+        while (next > 0 && !f) {
+          auto& e = entries_[--next];
+          if (e->selected_for_exit) f = e;
+        }
       }
-      if (pending.empty()) break;
-      auto f = std::move(pending.back());
-      pending.pop_back();
+      if (!f) break;
       try {
         f->run();
       } catch (...) {
@@ -192,11 +224,16 @@ class finalize {
  public:
   finalize() noexcept = default;
 
-  // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
+  // Throws type_error if `obj` is empty or was not made by weakref::make_shared, or if `func`
+  // is empty (an empty std::function, a null function pointer): it could never run.
+  // NOTE: CPython accepts finalize(obj, None) and reports the TypeError when it runs.
   template <class T, class F, class... Args>
   finalize(const std::shared_ptr<T>& obj, F&& func,
            Args&&... args) requires detail::callable_with_copies<F, Args...> {
     auto& header = detail::header_of(obj, "weakref::finalize");
+    if (detail::is_empty_callable(func)) {
+      throw type_error("weakref::finalize: the function is empty (it could never run)");
+    }
     auto state =
         std::make_shared<detail::payload_finalizer<std::decay_t<F>, std::decay_t<Args>...>>(
             std::forward<F>(func), std::forward<Args>(args)...);
@@ -209,13 +246,17 @@ class finalize {
                                                            detail::node_kind::other, "finalize",
                                                            std::move(fire));
     state->node = detail::node_handle(node);  // the finalizer keeps its callback registered
+    // Linked before it is registered: from then on an exit run on another thread may run the
+    // finalizer and release its node at once, so the node must be linked by then (registered
+    // first, the node could be freed before this constructor linked it). Until then only this
+    // constructor can reach the finalizer, and `obj` keeps the object from dying.
+    header.link(node);
     try {
       detail::finalizer_registry::instance().add(state);
     } catch (...) {
-      state->node.reset();  // breaks the state -> node -> callback -> state cycle
+      state->abandon();  // unlinks the node; breaks the state -> node -> callback -> state cycle
       throw;
     }
-    header.link(node);
     state_ = std::move(state);
   }
 
