@@ -144,13 +144,14 @@ std::size_t getweakrefcount(const std::shared_ptr<T>& obj) noexcept {
 // object (so has_callback() tells which have callbacks). Throws type_error for an empty or
 // non-weakrefable pointer.
 // NOTE: CPython returns [] for objects that cannot be weakly referenced.
+// If it throws, every handle it took is given back: counts and callbacks are as before.
 template <class T>
 std::vector<ref<T>> getweakrefs(const std::shared_ptr<T>& obj) {
   auto nodes = detail::header_of(obj, "weakref::getweakrefs").nodes();
   std::vector<ref<T>> refs;
-  refs.reserve(nodes.size());
-  for (auto* node : nodes) {
-    refs.push_back(detail::handle_access::make<ref<T>>(detail::node_handle(node), obj.get()));
+  refs.reserve(nodes.size());  // if this throws, `nodes` releases the handles
+  for (auto& node : nodes) {
+    refs.push_back(detail::handle_access::make<ref<T>>(std::move(node), obj.get()));
   }
   return refs;
 }

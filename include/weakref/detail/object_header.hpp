@@ -15,6 +15,7 @@
 namespace weakref::detail {
 
 class object_header;
+class node_handle;
 
 // What a weak reference object is, for canonical sharing (CPython: callback-less refs and
 // proxies are shared per object; everything else is its own object).
@@ -164,26 +165,9 @@ class object_header {
     return n;
   }
 
-  // New handles to every live node, in list order (CPython: getweakrefs).
-  std::vector<weakref_node*> nodes() {
-    std::vector<weakref_node*> result;
-    for (;;) {
-      result.reserve(count());
-      weakref_node* head = lock();
-      std::size_t live = 0;
-      for (auto* node = head; node; node = node->next_) {
-        live += node->handles_.load(std::memory_order_relaxed) != 0;
-      }
-      if (live <= result.capacity()) {  // never allocate under the lock
-        for (auto* node = head; node; node = node->next_) {
-          if (node->try_retain()) result.push_back(node);
-        }
-        unlock(head);
-        return result;
-      }
-      unlock(head);  // nodes were linked meanwhile: make room and look again
-    }
-  }
+  // New handles to every live node, in list order (CPython: getweakrefs). Owning handles, so
+  // that a caller that throws before wrapping them all gives them back.
+  inline std::vector<node_handle> nodes();
 
  private:
   friend class gc_collector;
@@ -359,6 +343,26 @@ class node_handle {
  private:
   weakref_node* node_ = nullptr;
 };
+
+inline std::vector<node_handle> object_header::nodes() {
+  std::vector<node_handle> result;
+  for (;;) {
+    result.reserve(count());
+    weakref_node* head = lock();
+    std::size_t live = 0;
+    for (auto* node = head; node; node = node->next_) {
+      live += node->handles_.load(std::memory_order_relaxed) != 0;
+    }
+    if (live <= result.capacity()) {  // never allocate under the lock
+      for (auto* node = head; node; node = node->next_) {
+        if (node->try_retain()) result.emplace_back(node);
+      }
+      unlock(head);
+      return result;
+    }
+    unlock(head);  // nodes were linked meanwhile: make room and look again
+  }
+}
 
 }  // namespace weakref::detail
 
