@@ -97,7 +97,9 @@ struct garbage_report {
 
 namespace weakref::detail {
 
-// A type's demangled name, without "(anonymous namespace)::" (noise in a retention chain).
+// A type's demangled name, without "(anonymous namespace)::" (noise in a retention chain), and
+// with libc++'s inline namespace dropped (std::__1::shared_ptr reads std::shared_ptr, as with
+// libstdc++).
 inline std::string gc_type_name(const std::type_info& type) {
   std::string result = type.name();
 #if WEAKREF_HAS_CXXABI
@@ -106,10 +108,15 @@ inline std::string gc_type_name(const std::type_info& type) {
   if (status == 0 && name) result = name;
   std::free(name);
 #endif
-  constexpr std::string_view anonymous = "(anonymous namespace)::";
-  for (auto at = result.find(anonymous); at != std::string::npos; at = result.find(anonymous, at)) {
-    result.erase(at, anonymous.size());
-  }
+  // Erases `noise` after its first `keep` characters, everywhere.
+  auto erase_all = [&result](std::string_view noise, std::size_t keep) {
+    for (auto at = result.find(noise); at != std::string::npos;
+         at = result.find(noise, at + keep)) {
+      result.erase(at + keep, noise.size() - keep);
+    }
+  };
+  erase_all("(anonymous namespace)::", 0);
+  erase_all("std::__1::", 5);
   return result;
 }
 
