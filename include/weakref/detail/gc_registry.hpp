@@ -196,13 +196,12 @@ inline void gc_unlink(gc_shard& shard, gc_record& record) noexcept {
 
 inline void object_header::untrack(object_header& header) noexcept {
   auto& record = gc_record_of(header);
-  // A collection takes its garbage off the lists in one pass before letting it go.
-  if (record.prev != &record) {
-    auto& shard = gc_registry::instance().shards[record.shard];
-    shard.lock.lock();
-    gc_unlink(shard, record);
-    shard.lock.unlock();
-  }
+  // A collection takes its garbage off the lists in one pass before letting it go. `prev` is
+  // read under the lock: a neighbour's unlink on another thread writes it.
+  auto& shard = gc_registry::instance().shards[record.shard];
+  shard.lock.lock();
+  if (record.prev != &record) gc_unlink(shard, record);
+  shard.lock.unlock();
   if (record.verdict.load(std::memory_order_relaxed) & gc_condemned) ++gc_garbage_deaths_here;
   // The weak count it held cannot be the last: the strong owners hold one until we return.
   record.self.reset();
