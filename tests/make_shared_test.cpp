@@ -5,9 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "support/make_shared_helpers.hpp"
@@ -134,6 +137,62 @@ TEST(is_weakrefable, false_for_std_empty_and_new_owned_pointers) {
   EXPECT_FALSE(weakref::is_weakrefable(std::shared_ptr<derived>()));
   EXPECT_FALSE(weakref::is_weakrefable(std::shared_ptr<derived>(new derived)));
   EXPECT_FALSE(weakref::is_weakrefable(std::allocate_shared<int>(std::allocator<int>(), 1)));
+}
+
+// An allocator whose destroy() counts, and whose copies are counted through `token` (so the
+// copy the block keeps for destroy() is seen to go). Allocates with std::allocator.
+template <class T>
+struct destroying_allocator {
+  using value_type = T;
+  destroying_allocator(int* destroyed, std::shared_ptr<int> copies) noexcept
+      : destroys(destroyed), token(std::move(copies)) {}
+  template <class U>
+  destroying_allocator(const destroying_allocator<U>& other) noexcept
+      : destroys(other.destroys), token(other.token) {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  void destroy(U* p) {
+    ++*destroys;
+    p->~U();
+  }
+  template <class U>
+  friend bool operator==(const destroying_allocator& a, const destroying_allocator<U>& b) {
+    return a.destroys == b.destroys;
+  }
+  int* destroys;
+  std::shared_ptr<int> token;
+};
+
+struct alignas(64) over_aligned_tracked : tracked {
+  using tracked::tracked;
+};
+
+// As std::allocate_shared: the object is destroyed with allocator_traits<A>::destroy, A being
+// the allocator rebound to T, after the callbacks; the allocator copy kept for it goes too.
+template <class T>
+void expect_destroyed_through_the_allocator() {
+  int destroys = 0;
+  int destructions = 0;
+  auto copies = std::make_shared<int>(0);
+  {
+    destroying_allocator<char> alloc(&destroys, copies);
+    auto obj = weakref::allocate_shared<T>(alloc, &destructions);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(obj.get()) % alignof(T), 0u);
+    int destroys_at_callback = -1;
+    weakref::ref<T> r(obj, [&] { destroys_at_callback = destroys; });
+    EXPECT_EQ(destroys, 0);
+    obj.reset();
+    EXPECT_EQ(destroys_at_callback, 0);  // callbacks first
+    EXPECT_EQ(destroys, 1);
+    EXPECT_EQ(destructions, 1);
+  }
+  EXPECT_EQ(copies.use_count(), 1);  // every allocator copy is gone, the block's included
+}
+
+TEST(make_shared, allocate_shared_destroys_with_the_allocators_destroy) {
+  expect_destroyed_through_the_allocator<tracked>();
+  expect_destroyed_through_the_allocator<over_aligned_tracked>();
 }
 
 }  // namespace

@@ -54,7 +54,9 @@ inline constexpr gc_type gc_type_of{
 //
 // Like std::allocate_shared: one allocation from `alloc` (rebound) holds the control block and
 // the object, which is constructed with std::allocator_traits<Alloc>::construct (so
-// uses-allocator construction works) and destroyed with its destructor. A T with a traverse
+// uses-allocator construction works) and destroyed with std::allocator_traits<Alloc>::destroy,
+// both with a copy of `alloc` rebound to T. (An allocator with its own destroy() costs a copy
+// of it and a function pointer in the block; without one, destroy is ~T.) A T with a traverse
 // member (or a free traverse found by ADL) is tracked by the cycle collector (gc.hpp).
 // Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
 template <class T, class Alloc, class... Args>
@@ -77,8 +79,14 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
     unit_traits::deallocate(units, block, layout::units);
     throw;
   }
+  if constexpr (detail::has_own_destroy<object_allocator, T>) {
+    detail::place_destroy_hook(object, objects);
+  }
   // Handing shared_ptr the constructed T* lets it wire enable_shared_from_this itself.
   std::shared_ptr<T> result(object, detail::object_header{}, block_allocator(objects, block));
+  if constexpr (detail::has_own_destroy<object_allocator, T>) {
+    std::get_deleter<detail::object_header>(result)->set_destroy_hook();
+  }
   if constexpr (detail::is_traversable<T>) {
     detail::gc_track(
         result, reinterpret_cast<std::byte*>(block) + layout::prefix - sizeof(detail::gc_record),

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <utility>
@@ -26,6 +27,33 @@ template <class T>
 struct alignas(block_alignment<T>) block_unit {
   std::byte bytes[block_alignment<T>];
 };
+
+// An allocator whose destroy() does more than ~T (std::allocator_traits<Alloc>::destroy calls
+// it): the block then carries a destroy_hook and a copy of the allocator after the object.
+template <class Alloc, class T>
+concept has_own_destroy = requires(Alloc& alloc, T* p) {
+  alloc.destroy(p);
+};
+
+// Where the allocator copy of a destroy_hook is: the first suitably aligned address after it.
+template <class Alloc>
+Alloc* allocator_after(destroy_hook& hook) noexcept {
+  auto end = reinterpret_cast<std::uintptr_t>(&hook) + sizeof(destroy_hook);
+  auto at = (end + alignof(Alloc) - 1) / alignof(Alloc) * alignof(Alloc);
+  return std::launder(reinterpret_cast<Alloc*>(at));
+}
+
+// Builds the destroy_hook of `object` (constructed by `alloc`), and the allocator copy it uses.
+template <class T, class Alloc>
+void place_destroy_hook(T* object, const Alloc& alloc) noexcept {
+  auto* hook = ::new (static_cast<void*>(&destroy_hook::after(object)))
+      destroy_hook{[](destroy_hook& self, void* p) noexcept {
+        auto* copy = allocator_after<Alloc>(self);
+        std::allocator_traits<Alloc>::destroy(*copy, static_cast<T*>(p));
+        std::destroy_at(copy);
+      }};
+  ::new (static_cast<void*>(allocator_after<Alloc>(*hook))) Alloc(alloc);
+}
 
 template <class T, class Alloc>
 struct block_layout;
@@ -100,8 +128,14 @@ struct block_layout {
       is_traversable<T> ? round_up(sizeof(gc_record), block_alignment<T>) : 0;
   static constexpr std::size_t object_offset =
       prefix + round_up(sizeof(control_block_model), alignof(T));
+  // An allocator with its own destroy(): room for a destroy_hook and a copy of the allocator
+  // after the object, each with its worst-case alignment padding.
+  static constexpr std::size_t destroy_suffix =
+      has_own_destroy<Alloc, T>
+          ? alignof(destroy_hook) - 1 + sizeof(destroy_hook) + alignof(Alloc) - 1 + sizeof(Alloc)
+          : 0;
   static constexpr std::size_t units =
-      round_up(object_offset + sizeof(T), block_alignment<T>) / block_alignment<T>;
+      round_up(object_offset + sizeof(T) + destroy_suffix, block_alignment<T>) / block_alignment<T>;
 };
 
 }  // namespace weakref::detail

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -24,7 +25,8 @@ enum class node_kind : unsigned char { canonical_ref, canonical_proxy, other };
 // weakref_node: one weak reference object (CPython's PyWeakReference). Every copy of a
 // ref/proxy/weak_method handle shares one node and counts in `handles_`; the object's list
 // links the node without owning it. When the last handle goes, the node unlinks itself.
-class weakref_node {
+// Aligned to 8: the header keeps three flags in the low bits of a node pointer.
+class alignas(8) weakref_node {
  public:
   weakref_node(object_header& header, std::weak_ptr<const void> owner, node_kind kind,
                bool has_callback) noexcept
@@ -89,13 +91,29 @@ class callback_node final : public weakref_node {
   Fire fire_;
 };
 
+// How an object whose allocator has its own destroy() is destroyed: weakref::allocate_shared
+// places this hook, and a copy of the allocator, after the object (block_allocator.hpp), since
+// the death hook knows only T. std::allocate_shared destroys with allocator_traits::destroy too.
+struct destroy_hook {
+  void (*destroy)(destroy_hook& self, void* object) noexcept;
+
+  // The hook of `object`: the first suitably aligned address after it.
+  template <class T>
+  static destroy_hook& after(T* object) noexcept {
+    auto end = reinterpret_cast<std::uintptr_t>(object) + sizeof(T);
+    auto at = (end + alignof(destroy_hook) - 1) / alignof(destroy_hook) * alignof(destroy_hook);
+    return *std::launder(reinterpret_cast<destroy_hook*>(at));
+  }
+};
+
 // object_header: the deleter of every object made by weakref::make_shared, so std::shared_ptr
 // stores it in the control block and std::get_deleter finds it from any shared_ptr that shares
 // ownership (base-class and aliasing pointers included). Its call operator is the death hook:
 // it runs when the last strong reference goes, before the object's destructor.
 //
-// All its state is one word: the head of the node list, with bit 0 as a spin lock and bit 1
-// set once, before the object is shared, when the cycle collector tracks it (gc.hpp). The
+// All its state is one word: the head of the node list, with bit 0 as a spin lock, bit 1 set
+// once, before the object is shared, when the cycle collector tracks it (gc.hpp), and bit 2
+// likewise when the object is destroyed through its destroy_hook. The
 // list is [canonical refs][canonical proxies][other nodes, newest first] (CPython's order).
 class object_header {
  public:
@@ -109,8 +127,19 @@ class object_header {
     auto state = state_.load(std::memory_order_acquire);
     if (state & tracked_bit) untrack(*this);
     // Nodes are only linked while a strong reference exists, so an empty list stays empty.
-    if ((state & ~tracked_bit) != 0) expire();
-    object->~T();
+    if ((state & ~fixed_bits) != 0) expire();
+    if (state & destroy_hook_bit) [[unlikely]] {
+      auto& hook = destroy_hook::after(object);
+      hook.destroy(hook, object);
+    } else {
+      object->~T();
+    }
+  }
+
+  // The object is destroyed through its destroy_hook (set once, before it is shared).
+  void set_destroy_hook() noexcept {  // not shared yet: no read-modify-write needed
+    state_.store(state_.load(std::memory_order_relaxed) | destroy_hook_bit,
+                 std::memory_order_relaxed);
   }
 
   // Whether the cycle collector tracks the object (set once, before it is shared).
@@ -173,7 +202,10 @@ class object_header {
   friend class gc_collector;
   static constexpr std::uintptr_t locked_bit = 1;
   static constexpr std::uintptr_t tracked_bit = 2;
-  static constexpr std::uintptr_t flag_bits = locked_bit | tracked_bit;
+  static constexpr std::uintptr_t destroy_hook_bit = 4;
+  // Set before the object is shared, never changed after.
+  static constexpr std::uintptr_t fixed_bits = tracked_bit | destroy_hook_bit;
+  static constexpr std::uintptr_t flag_bits = locked_bit | fixed_bits;
 
   // Defined by the collector (gc_registry.hpp): takes a dying tracked object off its list.
   static inline void untrack(object_header& header) noexcept;
@@ -206,10 +238,10 @@ class object_header {
     }
   }
 
-  // Keeps the tracked bit, which only changes before the object is shared.
+  // Keeps the fixed bits, which only change before the object is shared.
   void unlock(weakref_node* head) noexcept {
-    auto tracked = state_.load(std::memory_order_relaxed) & tracked_bit;
-    state_.store(reinterpret_cast<std::uintptr_t>(head) | tracked, std::memory_order_release);
+    auto fixed = state_.load(std::memory_order_relaxed) & fixed_bits;
+    state_.store(reinterpret_cast<std::uintptr_t>(head) | fixed, std::memory_order_release);
   }
 
   // Takes `node` out of the list if it is in; returns the new head. Called under the lock.
