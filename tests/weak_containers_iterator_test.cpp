@@ -181,4 +181,29 @@ TEST(weak_containers_iterator, assigning_over_a_container_detaches_its_iterators
   EXPECT_THAT(seen, ElementsAre("c"));
 }
 
+// erase(end()) is a documented no-op returning end() (it returned begin(): a loop
+// `it = c.erase(it)` run once too often started over).
+TEST(weak_containers_iterator, erase_end_does_nothing_and_returns_end) {
+  event_log log;
+  auto a = make(log, "a");
+  auto b = make(log, "b");
+  weakref::weak_value_map<std::string, tracked> vm{{"a", a}, {"b", b}};
+  weakref::weak_key_map<tracked, int> km{{a, 1}, {b, 2}};
+  weakref::weak_set<tracked> s{a, b};
+  EXPECT_TRUE(vm.erase(vm.end()) == vm.end());
+  EXPECT_TRUE(km.erase(km.end()) == km.end());
+  EXPECT_TRUE(s.erase(s.end()) == s.end());
+  EXPECT_TRUE(s.erase(decltype(s)::iterator()) == s.end());  // a default-constructed one too
+  EXPECT_EQ(vm.size(), 2u);
+  EXPECT_EQ(km.size(), 2u);
+  EXPECT_EQ(s.size(), 2u);
+  auto it = s.begin();  // the last one's erase returns end(), and erasing that changes nothing
+  it = s.erase(it);
+  it = s.erase(it);
+  EXPECT_TRUE(it == s.end());
+  EXPECT_TRUE(s.erase(it) == s.end());
+  EXPECT_TRUE(s.empty());
+  EXPECT_EQ(vm.size(), 2u);
+}
+
 }  // namespace

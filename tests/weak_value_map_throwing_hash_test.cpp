@@ -7,11 +7,15 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "support/tracked.hpp"
 #include "support/weak_value_map_helpers.hpp"
 #include "weakref/ref.hpp"
+#include "weakref/weak_key_map.hpp"
+#include "weakref/weak_set.hpp"
 #include "weakref/weak_value_map.hpp"
 
 namespace {
@@ -94,6 +98,80 @@ TEST_F(weak_value_map, throwing_key_equal_leaves_the_map_unchanged_and_usable) {
   expect_each_keyed_call_throws(m, c);
   fail_equal = false;
   expect_unchanged_and_usable(m, a, c);
+}
+
+// A Hash whose copies (so moves, assignments and swaps) throw on demand; it hashes like
+// flaky_hash when it does not.
+struct hash_with_throwing_moves {
+  explicit hash_with_throwing_moves(const bool* fail_copy) : fail(fail_copy) {}
+  hash_with_throwing_moves(const hash_with_throwing_moves& other) : fail(other.fail) {
+    if (*fail) throw std::runtime_error("hash copy failed");
+  }
+  hash_with_throwing_moves& operator=(const hash_with_throwing_moves& other) {
+    if (*other.fail) throw std::runtime_error("hash copy failed");
+    fail = other.fail;
+    return *this;
+  }
+  ~hash_with_throwing_moves() = default;
+  std::size_t operator()(int key) const { return static_cast<std::size_t>(key % 2); }
+  const bool* fail;
+};
+using moving_map = weakref::weak_value_map<int, tracked, hash_with_throwing_moves>;
+
+// noexcept is truthful: moves and swaps are noexcept exactly when the functors' are.
+static_assert(std::is_nothrow_move_constructible_v<flaky_map>);
+static_assert(std::is_nothrow_move_assignable_v<flaky_map>);
+static_assert(std::is_nothrow_swappable_v<flaky_map>);
+static_assert(!std::is_nothrow_move_constructible_v<moving_map>);
+static_assert(!std::is_nothrow_move_assignable_v<moving_map>);
+static_assert(!std::is_nothrow_swappable_v<moving_map>);
+static_assert(std::is_nothrow_move_constructible_v<weakref::weak_key_map<tracked, int>>);
+static_assert(std::is_nothrow_move_assignable_v<weakref::weak_key_map<tracked, int>>);
+static_assert(std::is_nothrow_swappable_v<weakref::weak_key_map<tracked, int>>);
+static_assert(std::is_nothrow_move_constructible_v<weakref::weak_set<tracked>>);
+static_assert(std::is_nothrow_move_assignable_v<weakref::weak_set<tracked>>);
+static_assert(std::is_nothrow_swappable_v<weakref::weak_set<tracked>>);
+
+// If a functor's move or swap throws, the exception propagates (it was std::terminate under a
+// noexcept that did not hold) and the maps involved are empty and usable.
+TEST_F(weak_value_map, a_hash_whose_moves_throw_makes_moves_and_swaps_throw_and_empty) {
+  bool fail = false;
+  auto a = make("a"), b = make("b");
+  auto fill = [&](moving_map& m) {
+    m.insert_or_assign(1, a);
+    m.insert_or_assign(2, b);
+  };
+  auto usable = [&](moving_map& m) {
+    fail = false;
+    EXPECT_TRUE(m.empty());
+    m.insert_or_assign(3, a);
+    m.insert_or_assign(5, b);  // collides with 3: KeyEqual runs
+    EXPECT_EQ(m.get(3), a);
+    EXPECT_EQ(m.get(5), b);
+    EXPECT_EQ(m.get(1), nullptr);
+  };
+  moving_map m1(hash_with_throwing_moves{&fail}), m2(hash_with_throwing_moves{&fail});
+  fill(m1);
+  fill(m2);
+  fail = true;
+  EXPECT_THROW(moving_map moved(std::move(m1)), std::runtime_error);
+  usable(m1);
+  fill(m1);
+  fail = true;
+  EXPECT_THROW(m2 = std::move(m1), std::runtime_error);
+  usable(m1);
+  usable(m2);
+  fill(m1);
+  fill(m2);
+  fail = true;
+  EXPECT_THROW(m1.swap(m2), std::runtime_error);
+  usable(m1);
+  usable(m2);
+  EXPECT_EQ(getweakrefcount(a), 2u);  // nothing left behind: one entry in each map
+  moving_map m3 = std::move(m1);      // and with the functors working, moves work
+  EXPECT_EQ(m3.get(3), a);
+  m2.swap(m3);
+  EXPECT_EQ(m2.get(3), a);
 }
 
 }  // namespace

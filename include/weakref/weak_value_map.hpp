@@ -22,6 +22,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -86,12 +87,30 @@ class weak_value_map
   weak_value_map(const weak_value_map& other) : hash_(other.hash_), equal_(other.equal_) {
     update(other);
   }
-  weak_value_map(weak_value_map&&) noexcept = default;
+  // Moves and swaps are noexcept when Hash's and KeyEqual's are. If one of theirs throws, the
+  // maps involved are left valid but empty (an entry must never stay filed under a hash that
+  // changed): the source of a move construction, both maps of a move assignment or a swap.
+  weak_value_map(weak_value_map&&) noexcept(
+      std::is_nothrow_move_constructible_v<Hash>&& std::is_nothrow_move_constructible_v<KeyEqual>) =
+      default;  // the table moves first: if a functor's move throws, `other` is left empty
   weak_value_map& operator=(const weak_value_map& other) {
     if (this != &other) weak_value_map(other).swap(*this);
     return *this;
   }
-  weak_value_map& operator=(weak_value_map&&) noexcept = default;
+  weak_value_map& operator=(weak_value_map&& other) noexcept(
+      std::is_nothrow_move_assignable_v<Hash>&& std::is_nothrow_move_assignable_v<KeyEqual>) {
+    if (this == &other) return *this;
+    try {  // the functors first, then the table, which cannot throw
+      hash_ = std::move(other.hash_);
+      equal_ = std::move(other.equal_);
+    } catch (...) {
+      clear();
+      other.clear();
+      throw;
+    }
+    table_ = std::move(other.table_);
+    return *this;
+  }
 
   bool contains(const K& key) const { return get(key) != nullptr; }
   size_type count(const K& key) const { return contains(key); }
@@ -172,10 +191,18 @@ class weak_value_map
     }
   }
 
-  void swap(weak_value_map& other) noexcept {
+  void swap(weak_value_map& other) noexcept(
+      std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<KeyEqual>) {
+    using std::swap;
+    try {  // the functors first, then the tables, which cannot throw
+      swap(hash_, other.hash_);
+      swap(equal_, other.equal_);
+    } catch (...) {
+      clear();
+      other.clear();
+      throw;
+    }
     table_.swap(other.table_);
-    std::swap(hash_, other.hash_);
-    std::swap(equal_, other.equal_);
   }
 
   // Python: update(other): insert_or_assign every (key, value) of `items`.

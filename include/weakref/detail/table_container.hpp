@@ -47,8 +47,12 @@ class table_container {
     }
   }
 
-  // Removes the entry at `it`; returns an iterator to the next one.
+  // Removes the entry at `it`; returns an iterator to the next one. erase(end()) is a no-op
+  // that returns end() (std containers leave it undefined; CPython has no iterator erase), as
+  // is erasing with an iterator whose container is gone; an iterator whose entry was already
+  // removed erases nothing and moves on.
   iterator erase(const iterator& it) {
+    if (it == end()) return end();
     auto i = it.position();
     table_.erase(i);
     return iterator(&table_, i + 1);
