@@ -298,8 +298,12 @@ TEST(finalize, a_finished_finalizer_does_not_keep_its_objects_block) {
     int runs = 0;
     std::optional<weakref::finalize> f;
     f.emplace(obj, [&runs] { ++runs; });
-    if (how == 1) EXPECT_TRUE((*f)());
-    if (how == 2) EXPECT_TRUE(f->detach());
+    if (how == 1) {
+      EXPECT_TRUE((*f)());
+    }
+    if (how == 2) {
+      EXPECT_TRUE(f->detach());
+    }
     if (how == 3) f.reset();  // only the registry has it
     obj.reset();
     EXPECT_EQ(runs, how == 2 ? 0 : 1) << how;

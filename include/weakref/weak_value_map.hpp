@@ -100,14 +100,10 @@ class weak_value_map
   weak_value_map& operator=(weak_value_map&& other) noexcept(
       std::is_nothrow_move_assignable_v<Hash>&& std::is_nothrow_move_assignable_v<KeyEqual>) {
     if (this == &other) return *this;
-    try {  // the functors first, then the table, which cannot throw
+    functors_or_empty(other, [&] {  // the functors first, then the table, which cannot throw
       hash_ = std::move(other.hash_);
       equal_ = std::move(other.equal_);
-    } catch (...) {
-      clear();
-      other.clear();
-      throw;
-    }
+    });
     table_ = std::move(other.table_);
     return *this;
   }
@@ -193,15 +189,11 @@ class weak_value_map
 
   void swap(weak_value_map& other) noexcept(
       std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<KeyEqual>) {
-    using std::swap;
-    try {  // the functors first, then the tables, which cannot throw
+    functors_or_empty(other, [&] {  // the functors first, then the tables, which cannot throw
+      using std::swap;
       swap(hash_, other.hash_);
       swap(equal_, other.equal_);
-    } catch (...) {
-      clear();
-      other.clear();
-      throw;
-    }
+    });
     table_.swap(other.table_);
   }
 
@@ -259,6 +251,20 @@ class weak_value_map
       return {table_.renode(n, header, value), !assign};
     }
     return {n, false};
+  }
+
+  // Runs `f`, the functors' part of a move assignment or swap; if it throws, empties both maps
+  // (no entry may stay filed under a hash that changed). Not noexcept itself: its callers are
+  // noexcept only when `f` cannot throw.
+  template <class F>
+  void functors_or_empty(weak_value_map& other, F f) {
+    try {
+      f();
+    } catch (...) {
+      clear();
+      other.clear();
+      throw;
+    }
   }
 
   [[no_unique_address]] Hash hash_;
