@@ -153,7 +153,7 @@ class cache {
     for (auto& s : shards_) {
       typename shard::graveyard dead;  // destroyed after the lock
       std::lock_guard lock(s.mutex);
-      s.entries.collect(dead);
+      s.entries.settle(dead);
       n += s.entries.size();
     }
     return n;
@@ -171,7 +171,7 @@ class cache {
     typename recent_list::evicted recent;  // likewise
     typename shard::graveyard dead;        // likewise
     std::lock_guard lock(s.mutex);
-    s.entries.collect(dead);
+    s.entries.settle(dead);
     // Every lookup (which may throw) before the first change.
     auto* n =
         s.entries.find(hash, [&](const typename shard::fields& f) { return equal_(f.key, key); });

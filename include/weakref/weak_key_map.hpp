@@ -8,10 +8,17 @@
 //   for (auto& [widget, data] : meta) data.seen++;  // (std::shared_ptr<Widget>, Metadata&)
 //   w.reset();                                       // the entry and its Metadata are gone
 //
-// Lifetime and thread-safety: like a std container, one map must not be used from several
-// threads at once; but its key objects may die on any thread at any time, also while it is
-// being iterated or changed. A dead key's entry (and its value) is removed at the map's next
-// operation. Iteration yields strong references to the keys and never a dead key.
+// Lifetime and thread-safety: like a std container, its const members may run on several
+// threads at once (they only read), and any other use needs the container to itself; but its
+// key objects may die on any thread at any time, also while it is being iterated or changed. A
+// death only posts a notice (lock-free); the entry (and its value) leaves at the next non-const
+// operation (size(), begin(), keys() and the like included, which also apply the deaths that
+// destroying dead entries causes, so they are exact as CPython's). Const members skip dead entries.
+// Entries removed while an iterator exists keep their fields until the first non-const operation
+// after the last iterator is gone (CPython's pending removals): a kept iterator delays them. User
+// code run by an operation (a destructor of a value, a key or an element) runs after the
+// operation's last use of the container, so it may destroy or change the container.
+// Iteration yields strong references to the keys and never a dead key.
 // Ephemerons: when V can hold a std::shared_ptr that weakref::gc::visitor sees (V is a
 // shared_ptr, has traverse, or is a std container / optional / pair / tuple / variant of
 // those), each entry is an ephemeron for weakref::gc::collect(): its value keeps things alive
@@ -89,7 +96,7 @@ class weak_key_map
   using base = detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>>;
   friend class detail::gc_ephemeron_map<weak_key_map>;
   using base::collect_each, base::iterator_at, base::lock, base::table_;
-  using typename base::node;
+  using typename base::graveyard, typename base::node;
 
  public:
   using key_type = std::shared_ptr<K>;
@@ -122,7 +129,10 @@ class weak_key_map
 
   // The value for `key`, inserting V() first if absent (std::unordered_map's operator[]).
   // References to values stay valid until their entry is removed, as std::unordered_map's do.
-  V& operator[](const key_type& key) { return emplace_at(key).first->fields().value; }
+  V& operator[](const key_type& key) {
+    graveyard g;
+    return emplace_at(g, key).first->fields().value;
+  }
 
   V& at(const key_type& key) { return checked(key, "at").fields().value; }
   const V& at(const key_type& key) const { return checked(key, "at").fields().value; }
@@ -142,43 +152,55 @@ class weak_key_map
   }
   template <class... A>
   std::pair<iterator, bool> try_emplace(const key_type& key, A&&... args) {
-    auto [n, added] = emplace_at(key, std::forward<A>(args)...);
+    graveyard g;
+    auto [n, added] = emplace_at(g, key, std::forward<A>(args)...);
     return {iterator::inserted(&table_, *n), added};
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
-    auto [n, added] = assign(key, std::forward<M>(value));
+    graveyard g;
+    auto [n, added] = assign(g, key, std::forward<M>(value));
     return {iterator::inserted(&table_, *n), added};
   }
 
   // Python: setdefault(key, default): the value for `key`, inserting `fallback` if absent.
   V& setdefault(const key_type& key, V fallback = V()) {
-    return emplace_at(key, std::move(fallback)).first->fields().value;
+    graveyard g;
+    return emplace_at(g, key, std::move(fallback)).first->fields().value;
   }
 
   size_type erase(const key_type& key) noexcept {
+    graveyard g;
+    table_.settle(g);
     auto* n = lookup(key);
     if (!n) return 0;
-    table_.erase(n);
+    table_.erase(n, g);
     return 1;
   }
 
   // Python: pop(key) (std::out_of_range if absent) and pop(key, default).
-  V pop(const key_type& key) { return take(checked(key, "pop")); }
+  V pop(const key_type& key) {
+    graveyard g;
+    table_.settle(g);
+    return take(checked(key, "pop"), g);
+  }
   V pop(const key_type& key, V fallback) {
+    graveyard g;
+    table_.settle(g);
     auto* n = lookup(key);
-    return n ? take(*n) : std::move(fallback);
+    return n ? take(*n, g) : std::move(fallback);
   }
   // Removes and returns the newest entry. Throws std::out_of_range if empty.
   std::pair<key_type, V> popitem() {
+    graveyard g;
     for (;;) {
-      table_.collect();
+      table_.settle(g);
       auto* n = table_.last();
       if (!n) throw std::out_of_range("weakref::weak_key_map::popitem: empty map");
       auto key = lock(*n);
-      auto value = take(*n);
-      if (key) return {std::move(key), std::move(value)};  // else it died after collect()
+      auto value = take(*n, g);
+      if (key) return {std::move(key), std::move(value)};  // else it died after settle()
     }
   }
 
@@ -187,10 +209,12 @@ class weak_key_map
   // Python: update(other): insert_or_assign every (key, value) of `items`.
   template <class Range>
   void update(const Range& items) {
-    for (const auto& [key, value] : items) assign(key, value);
+    graveyard g;
+    for (const auto& [key, value] : items) assign(g, key, value);
   }
   void update(std::initializer_list<std::pair<key_type, V>> items) {
-    for (const auto& [key, value] : items) assign(key, value);
+    graveyard g;
+    for (const auto& [key, value] : items) assign(g, key, value);
   }
   weak_key_map copy() const { return *this; }
 
@@ -204,6 +228,24 @@ class weak_key_map
   }
   std::vector<std::pair<key_type, V>> items() const {
     return collect_each([](auto& kv) { return std::pair<key_type, V>(kv.first, kv.second); });
+  }
+
+  // Non-const: after applying the posted deaths (as size() does), so CPython-exact.
+  std::vector<ref<K>> keyrefs() {
+    this->tidy();
+    return std::as_const(*this).keyrefs();
+  }
+  std::vector<key_type> keys() {
+    this->tidy();
+    return std::as_const(*this).keys();
+  }
+  std::vector<V> values() {
+    this->tidy();
+    return std::as_const(*this).values();
+  }
+  std::vector<std::pair<key_type, V>> items() {
+    this->tidy();
+    return std::as_const(*this).items();
   }
 
   // Same live keys (by identity) with equal values, in any order.
@@ -229,9 +271,9 @@ class weak_key_map
   // The entry for `key`, constructing its value from `args` if absent; and whether it was
   // added.
   template <class... A>
-  std::pair<node*, bool> emplace_at(const key_type& key, A&&... args) {
+  std::pair<node*, bool> emplace_at(graveyard& g, const key_type& key, A&&... args) {
     auto& header = detail::header_of(key, "weakref::weak_key_map");
-    table_.collect();
+    table_.settle(g);
     auto hash = detail::identity_hash(&header);
     if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
     return {table_.append(header, key, hash, std::forward<A>(args)...), true};
@@ -239,15 +281,15 @@ class weak_key_map
 
   // insert_or_assign without the iterator.
   template <class M>
-  std::pair<node*, bool> assign(const key_type& key, M&& value) {
-    auto [n, added] = emplace_at(key, std::forward<M>(value));
+  std::pair<node*, bool> assign(graveyard& g, const key_type& key, M&& value) {
+    auto [n, added] = emplace_at(g, key, std::forward<M>(value));
     if (!added) n->fields().value = std::forward<M>(value);
     return {n, added};
   }
 
-  V take(node& n) {
+  V take(node& n, graveyard& g) {
     V value = std::move(n.fields().value);
-    table_.erase(&n);
+    table_.erase(&n, g);
     return value;
   }
 

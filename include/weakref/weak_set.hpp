@@ -8,10 +8,17 @@
 //   for (const auto& listener : listeners) listener->notify();  // strong refs: safe in the body
 //   a.reset();                                                   // listeners.size() == 0
 //
-// Lifetime and thread-safety: like a std container, one weak_set must not be used from several
-// threads at once; but its objects may die on any thread at any time, also while it is being
-// iterated or changed. A dead object's entry is removed at the set's next operation (the death
-// only posts a notice, lock-free). Iteration yields std::shared_ptr<T> and never a dead object.
+// Lifetime and thread-safety: like a std container, its const members may run on several
+// threads at once (they only read), and any other use needs the container to itself; but its
+// objects may die on any thread at any time, also while it is being iterated or changed. A
+// death only posts a notice (lock-free); the entry leaves at the next non-const operation
+// (size(), begin(), keys() and the like included, which also apply the deaths that destroying
+// dead entries causes, so they are exact as CPython's). Const members skip dead entries. Entries
+// removed while an iterator exists keep their fields until the first non-const operation after
+// the last iterator is gone (CPython's pending removals): a kept iterator delays them.
+// User code run by an operation (a destructor of a value, a key or an element) runs after the
+// operation's last use of the container, so it may destroy or change the container.
+// Iteration yields std::shared_ptr<T> and never a dead object.
 #pragma once
 
 #include <cstddef>
@@ -51,7 +58,7 @@ template <class T>
 class weak_set : detail::table_container<detail::set_fields<T>, detail::set_traits<T>> {
   using base = detail::table_container<detail::set_fields<T>, detail::set_traits<T>>;
   using base::iterator_at, base::lock, base::table_;
-  using typename base::node;
+  using typename base::graveyard, typename base::node;
 
  public:
   using value_type = std::shared_ptr<T>;
@@ -84,17 +91,23 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   // Adds `obj` unless present; returns its position and whether it was added.
   // Throws type_error if `obj` is empty or not weakrefable.
   std::pair<iterator, bool> insert(const std::shared_ptr<T>& obj) {
-    auto [n, added] = place(obj);
+    graveyard g;
+    auto [n, added] = place(obj, g);
     return {iterator::inserted(&table_, *n), added};
   }
   // Python: add. insert() without the iterator.
-  void add(const std::shared_ptr<T>& obj) { place(obj); }
+  void add(const std::shared_ptr<T>& obj) {
+    graveyard g;
+    place(obj, g);
+  }
 
   // Removes `obj` if present; returns the number removed (0 or 1).
   size_type erase(const std::shared_ptr<T>& obj) noexcept {
+    graveyard g;
+    table_.settle(g);
     auto* n = lookup(obj);
     if (!n) return 0;
-    table_.erase(n);
+    table_.erase(n, g);
     return 1;
   }
   // Python: discard (no error if absent) and remove (std::out_of_range if absent: KeyError).
@@ -105,13 +118,14 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
 
   // Removes and returns the newest member. Throws std::out_of_range if empty (Python: KeyError).
   std::shared_ptr<T> pop() {
+    graveyard g;
     for (;;) {
-      table_.collect();
+      table_.settle(g);
       auto* n = table_.last();
       if (!n) throw std::out_of_range("weakref::weak_set::pop: empty set");
       auto value = lock(*n);
-      table_.erase(n);
-      if (value) return value;  // else it died after collect(): try the next one
+      table_.erase(n, g);
+      if (value) return value;  // else it died after settle(): try the next one
     }
   }
 
@@ -134,8 +148,9 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
     return *this;
   }
   weak_set& operator&=(const weak_set& other) {  // in place: iterators over *this stay valid
+    graveyard g;
     for (auto it = begin(); it != end(); ++it) {
-      if (!other.contains(*it)) table_.erase(it.position());
+      if (!other.contains(*it)) table_.erase(it.position(), g);
     }
     return *this;
   }
@@ -188,9 +203,9 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
 
  private:
   // The entry for `obj`, appended if absent; and whether it was added.
-  std::pair<node*, bool> place(const std::shared_ptr<T>& obj) {
+  std::pair<node*, bool> place(const std::shared_ptr<T>& obj, graveyard& g) {
     auto& header = detail::header_of(obj, "weakref::weak_set");
-    table_.collect();
+    table_.settle(g);
     auto hash = detail::identity_hash(&header);
     if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
     return {table_.append(header, obj, hash), true};

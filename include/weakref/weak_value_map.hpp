@@ -10,10 +10,17 @@
 //     return image;                                  // the entry goes when the last user drops it
 //   }
 //
-// Lifetime and thread-safety: like a std container, one map must not be used from several
-// threads at once; but its values may die on any thread at any time, also while it is being
-// iterated or changed. A dead value's entry is removed at the map's next operation. Lookups
-// and iteration hand out strong references and never a dead value.
+// Lifetime and thread-safety: like a std container, its const members may run on several
+// threads at once (they only read), and any other use needs the container to itself; but its
+// values may die on any thread at any time, also while it is being iterated or changed. A
+// death only posts a notice (lock-free); the entry leaves at the next non-const operation
+// (size(), begin(), keys() and the like included, which also apply the deaths that destroying
+// dead entries causes, so they are exact as CPython's). Const members skip dead entries. Entries
+// removed while an iterator exists keep their fields until the first non-const operation after
+// the last iterator is gone (CPython's pending removals): a kept iterator delays them.
+// User code run by an operation (a destructor of a value, a key or an element) runs after the
+// operation's last use of the container, so it may destroy or change the container.
+// Lookups and iteration hand out strong references and never a dead value.
 #pragma once
 
 #include <cstddef>
@@ -65,7 +72,7 @@ class weak_value_map
       detail::table_container<detail::value_map_fields<K, V>, detail::value_map_traits<K, V>>;
   using fields = detail::value_map_fields<K, V>;
   using base::collect_each, base::iterator_at, base::lock, base::table_;
-  using typename base::node;
+  using typename base::graveyard, typename base::node;
 
  public:
   using key_type = K;
@@ -132,8 +139,9 @@ class weak_value_map
   // Inserts (key, value) unless `key` is present.
   template <class Key>
   std::pair<iterator, bool> try_emplace(Key&& key, const std::shared_ptr<V>& value) {
+    graveyard g;
     for (;;) {  // if the present value dies meanwhile, the next place() replaces it
-      auto [n, added] = place(key, value, false);
+      auto [n, added] = place(g, key, value, false);
       if (added) return {iterator::inserted(&table_, *n), true};
       if (auto it = iterator::exactly(&table_, *n); it != end()) return {it, false};
     }
@@ -141,24 +149,29 @@ class weak_value_map
   // Python: d[key] = value. An existing key keeps its place.
   template <class Key>
   std::pair<iterator, bool> insert_or_assign(Key&& key, const std::shared_ptr<V>& value) {
-    auto [n, added] = place(std::forward<Key>(key), value, true);
+    graveyard g;
+    auto [n, added] = place(g, std::forward<Key>(key), value, true);
     return {iterator::inserted(&table_, *n), added};
   }
 
   // Python: setdefault(key, default): the live object for `key`, inserting `fallback` if absent.
   template <class Key>
   std::shared_ptr<V> setdefault(Key&& key, const std::shared_ptr<V>& fallback) {
+    graveyard g;
     for (;;) {  // if the present value dies meanwhile, the next place() replaces it
-      auto [n, added] = place(key, fallback, false);
+      auto [n, added] = place(g, key, fallback, false);
       if (added) return fallback;
       if (auto value = lock(*n)) return value;
     }
   }
 
   size_type erase(const K& key) {
-    auto* n = lookup(key);
+    auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
+    graveyard g;
+    table_.settle(g);
+    auto* n = lookup(hash, key);
     if (!n) return 0;
-    table_.erase(n);
+    table_.erase(n, g);
     return 1;
   }
 
@@ -168,22 +181,26 @@ class weak_value_map
     throw std::out_of_range("weakref::weak_value_map::pop: no such key");
   }
   std::shared_ptr<V> pop(const K& key, std::shared_ptr<V> fallback) {
-    auto* n = lookup(key);
+    auto hash = detail::mix_hash(hash_(key));
+    graveyard g;
+    table_.settle(g);
+    auto* n = lookup(hash, key);
     if (!n) return fallback;
     auto value = lock(*n);
-    table_.erase(n);
+    table_.erase(n, g);
     return value ? value : fallback;
   }
   // Removes and returns the newest live entry. Throws std::out_of_range if empty.
   std::pair<K, std::shared_ptr<V>> popitem() {
+    graveyard g;
     for (;;) {
-      table_.collect();
+      table_.settle(g);
       auto* n = table_.last();
       if (!n) throw std::out_of_range("weakref::weak_value_map::popitem: empty map");
       auto value = lock(*n);
       K key = std::move(n->fields().key);
-      table_.erase(n);
-      if (value) return {std::move(key), std::move(value)};  // else it died after collect()
+      table_.erase(n, g);
+      if (value) return {std::move(key), std::move(value)};  // else it died after settle()
     }
   }
 
@@ -200,10 +217,12 @@ class weak_value_map
   // Python: update(other): insert_or_assign every (key, value) of `items`.
   template <class Range>
   void update(const Range& items) {
-    for (const auto& [key, value] : items) place(key, value, true);
+    graveyard g;
+    for (const auto& [key, value] : items) place(g, key, value, true);
   }
   void update(std::initializer_list<std::pair<K, std::shared_ptr<V>>> items) {
-    for (const auto& [key, value] : items) place(key, value, true);
+    graveyard g;
+    for (const auto& [key, value] : items) place(g, key, value, true);
   }
   weak_value_map copy() const { return *this; }
 
@@ -220,6 +239,24 @@ class weak_value_map
         [](auto& kv) { return std::pair<K, std::shared_ptr<V>>(kv.first, kv.second); });
   }
 
+  // Non-const: after applying the posted deaths (as size() does), so CPython-exact.
+  std::vector<ref<V>> valuerefs() {
+    this->tidy();
+    return std::as_const(*this).valuerefs();
+  }
+  std::vector<K> keys() {
+    this->tidy();
+    return std::as_const(*this).keys();
+  }
+  std::vector<std::shared_ptr<V>> values() {
+    this->tidy();
+    return std::as_const(*this).values();
+  }
+  std::vector<std::pair<K, std::shared_ptr<V>>> items() {
+    this->tidy();
+    return std::as_const(*this).items();
+  }
+
   // Same keys mapped to the same objects (owner identity), in any order.
   friend bool operator==(const weak_value_map& a, const weak_value_map& b) {
     if (a.size() != b.size()) return false;
@@ -231,24 +268,25 @@ class weak_value_map
   }
 
  private:
-  // The live entry for `key`, after applying pending deaths; null if absent.
+  // The entry for `key`, or null. Reading only: it may be dead (its value is then null).
   node* lookup(const K& key) const { return lookup(detail::mix_hash(hash_(key)), key); }
   template <class Key>
   node* lookup(std::uint64_t hash, const Key& key) const {
-    table_.collect();
     return table_.find(hash, [&](const fields& f) { return equal_(f.key, key); });
   }
 
   // Puts `value` under `key`: appends if absent; if present, replaces the value when `assign`
   // or when the old one is dead (its entry is as good as gone). Returns (entry, added).
   template <class Key>
-  std::pair<node*, bool> place(Key&& key, const std::shared_ptr<V>& value, bool assign) {
+  std::pair<node*, bool> place(graveyard& g, Key&& key, const std::shared_ptr<V>& value,
+                               bool assign) {
     auto& header = detail::header_of(value, "weakref::weak_value_map");
     auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
+    table_.settle(g);
     auto* n = lookup(hash, key);
     if (!n) return {table_.append(header, value, hash, std::forward<Key>(key)), true};
     if (assign || !n->alive()) {
-      return {table_.renode(n, header, value), !assign};
+      return {table_.renode(n, header, value, g), !assign};
     }
     return {n, false};
   }

@@ -56,7 +56,7 @@ struct alignas(64) cache_shard {
   // `mutex` held.
   template <class KeyEqual>
   std::shared_ptr<V> find(std::uint64_t hash, const K& key, const KeyEqual& equal, graveyard& g) {
-    entries.collect(g);
+    entries.settle(g);
     auto* n = entries.find(hash, [&](const fields& f) { return equal(f.key, key); });
     return n ? n->lock_element() : nullptr;
   }
@@ -75,7 +75,7 @@ struct alignas(64) cache_shard {
   template <class KeyEqual>
   void store(object_header& header, std::uint64_t hash, const K& key,
              const std::shared_ptr<V>& value, const KeyEqual& equal, graveyard& g) {
-    entries.collect(g);
+    entries.settle(g);
     if (auto* n = entries.find(hash, [&](const fields& f) { return equal(f.key, key); })) {
       entries.renode(n, header, value, g);
     } else {

@@ -20,16 +20,26 @@ class table_container {
   using size_type = std::size_t;
   using iterator = table_iterator<Fields, Traits>;
 
-  // Iteration in insertion order, over live entries only.
+  // Iteration in insertion order, over live entries only. The non-const begin() first applies
+  // the deaths posted so far (entries that died before the loop are not passed, as in CPython,
+  // where their callbacks already removed them); the const one only reads, so several threads
+  // may iterate one const container at once.
+  iterator begin() { return tidy() ? iterator(&table_, 0) : iterator(); }
   iterator begin() const { return iterator(&table_, 0); }
   iterator end() const noexcept { return iterator(&table_); }
 
-  size_type size() const noexcept {
-    table_.collect();
-    return table_.size();
-  }
+  // The number of live entries. On a const container it only reads (several threads may ask
+  // at once); on a non-const one it first applies the deaths posted so far, and those that
+  // destroying their entries causes (a dead key's value that owned another key), so that it
+  // is exact as CPython's len() is.
+  size_type size() const noexcept { return table_.size(); }
+  size_type size() noexcept { return tidy() ? table_.size() : 0; }
   bool empty() const noexcept { return size() == 0; }
-  void clear() noexcept { table_.clear(); }
+  bool empty() noexcept { return size() == 0; }
+  void clear() noexcept {
+    graveyard g;  // destroyed last: a value's destructor may destroy this container
+    table_.clear(g);
+  }
 
   // For weakref::gc::visitor: each live entry's weak reference, and what its fields own (the
   // values of a weak_key_map of ephemerons only when `values`: the collector visits those
@@ -53,14 +63,35 @@ class table_container {
   // removed erases nothing and moves on.
   iterator erase(const iterator& it) {
     if (it == end()) return end();
+    graveyard g;
     auto i = it.position();
-    table_.erase(i);
+    table_.erase(i, g);
     return iterator(&table_, i + 1);
   }
 
  protected:
   using table = weak_table<Fields>;
   using node = typename table::node;
+  // Declared first in each changing operation: what it takes out of the table is destroyed
+  // when it returns, after its last use of the table (see weak_table).
+  using graveyard = typename table::graveyard;
+
+  // Applies every posted death, and those that destroying the dead entries' fields causes in
+  // turn (CPython's callbacks remove entries at once, transitively). Returns false if a
+  // destructor destroyed the container meanwhile.
+  bool tidy() noexcept {
+    typename table::life_guard guard(table_);
+    for (;;) {
+      bool more;
+      {
+        graveyard g;
+        table_.settle(g);
+        more = !g.empty();
+      }  // destructors run here
+      if (guard.destroyed) return false;
+      if (!more) return true;
+    }
+  }
 
   // A strong reference to `n`'s element, or null if its object died.
   static auto lock(const node& n) noexcept { return n.lock_element(); }
@@ -73,7 +104,6 @@ class table_container {
   template <class T>
   std::vector<ref<T>> element_refs() const {
     std::vector<ref<T>> refs;
-    table_.collect();
     for (std::size_t i = 0; i < table_.end_index(); ++i) {
       auto* n = table_.at(i);
       if (auto element = n ? n->lock_element() : nullptr) {

@@ -34,6 +34,8 @@ class death_inbox {
     return empty() ? nullptr : head_.exchange(nullptr, std::memory_order_acquire);
   }
   entry_node* close() noexcept { return head_.exchange(closed(), std::memory_order_acquire); }
+  // The posted nodes, newest first, without taking them: for readers, while nobody takes.
+  const entry_node* peek() const noexcept { return head_.load(std::memory_order_acquire); }
 
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -70,7 +72,7 @@ class entry_node : public weakref_node {
   // or its object's death has taken it) it may still post, maybe after the container is gone,
   // so it keeps the inbox alive until it goes. So only such nodes count references to the inbox.
   void retire() noexcept {
-    if (header().unlink_if_sole(this)) {
+    if (unlinked_ || header().unlink_if_sole(this)) {
       delete this;
       return;
     }
@@ -82,6 +84,10 @@ class entry_node : public weakref_node {
   // The flags come first: the Itanium C++ ABI places them in weakref_node's tail padding, which
   // keeps common entries within 112 bytes (glibc's fast bins take up to 120).
   bool removed = false;  // removed while an iterator was alive; freed when the last one goes
+  // Unlinked from its object when removed (its only handle the container's): it no longer
+  // counts in getweakrefcount, and never posts.
+  bool unlinked_ = false;
+
  private:
   bool owns_inbox_ref_ = false;
 
@@ -188,10 +194,19 @@ class table_cursor {
 // an open-addressing index of node pointers (linear probing, backward-shift deletion). The
 // table owns one handle of each node it holds.
 //
-// Deaths are applied before every operation: the entry leaves the index at once (so size()
-// and lookups are exact), but the order is compacted only when no iterator exists (CPython's
-// pending-removal rule), so iterators — which hold a position — never skip or repeat an entry;
-// and the removed entry's fields live until then, since the loop body may hold references.
+// Deaths are posted to the inbox by whichever thread they happen on, and applied by the next
+// *changing* operation (settle): the entry leaves the index, and leaves the order (its fields
+// destroyed) only when no iterator exists (CPython's pending-removal rule), so iterators —
+// which hold a position — never skip or repeat an entry, and the loop body's references to
+// fields stay valid. Reading operations (const) change nothing: they skip dead entries, and
+// size() subtracts the posted deaths. So const members may run on several threads at once, as
+// a std container's may; only iterator registration takes a (spin) lock.
+//
+// The one rule for user code (field destructors, releasing an element): it runs after the
+// table is consistent and after the operation's last use of the table, because it may destroy
+// or reshape the container. Changing operations collect what they take out in a graveyard
+// declared in the operation's frame and destroyed when it returns; an iterator re-checks that
+// its table still exists after letting go of an element.
 template <class Fields>
 class weak_table {
  public:
@@ -208,6 +223,7 @@ class weak_table {
     return *this;
   }
   ~weak_table() {
+    for (auto* g = guards_; g; g = g->outer_) g->destroyed = true;
     for (auto* c = std::exchange(cursors_, nullptr); c;) {  // detach the iterators left
       auto* next = std::exchange(c->next_, nullptr);
       c->prev_ = nullptr;
@@ -234,77 +250,99 @@ class weak_table {
     other.retarget_iterators();
   }
 
-  // Applies the deaths posted since the last call: two loads, inlined, when there are none.
-  void collect() noexcept {
-    if (inbox_ && !inbox_->empty()) collect_posted(nullptr);
-  }
-
-  // Entries taken out of a table whose fields (keys) are not destroyed yet: destroying the
-  // graveyard destroys them. For a caller that updates the table under a lock and must run no
-  // user destructor under it (weakref::cache): it declares the graveyard before taking the lock.
-  // Only for tables without iterators. Destroying it needs no lock; the table must still exist.
+  // Nodes taken out of the table, in the order taken; destroying the graveyard destroys their
+  // fields and lets the nodes go. Declare it first in a changing operation: it is destroyed
+  // after the operation's last use of the table. (weakref::cache declares it before taking its
+  // shard's lock, so no user destructor runs under the lock.) It holds a reference to the
+  // inbox, which a node's retire() may use after the table is gone.
   class graveyard {
    public:
     graveyard() noexcept = default;
     graveyard(const graveyard&) = delete;
     graveyard& operator=(const graveyard&) = delete;
     ~graveyard() {
-      if (dead_ || taken_ || !all_.empty()) [[unlikely]]
+      if (first_) [[unlikely]]
         bury();
     }
 
    private:
     friend class weak_table;
-    [[gnu::noinline]] void bury() noexcept {
-      while (auto* n = dead_) {
-        dead_ = static_cast<node*>(n->next_dead);
-        drop(n);
+    // Out of the order, a node's position is free: it chains the graveyard. (A late post of
+    // such a node reads it as an out-of-range position, and is ignored.)
+    void keep(node* n, death_inbox* inbox) noexcept {
+      if (!first_) {
+        inbox->retain();
+        inbox_ = inbox;
       }
-      drop(std::exchange(taken_, nullptr));
-      for (auto* n : all_) drop(n);
-      all_.clear();
+      n->position = 0;
+      if (last_) {
+        last_->position = reinterpret_cast<std::uintptr_t>(n);
+      } else {
+        first_ = n;
+      }
+      last_ = n;
     }
-    node* dead_ = nullptr;    // collected deaths, chained through next_dead (posted already)
-    node* taken_ = nullptr;   // one entry taken out alive (it may still post: not chained)
-    std::vector<node*> all_;  // the order of a cleared table
+    [[gnu::noinline]] void bury() noexcept {
+      while (auto* n = std::exchange(first_, nullptr)) {
+        first_ = reinterpret_cast<node*>(n->position);
+        if (!first_) last_ = nullptr;
+        drop(n);  // user code: may take more nodes out of this table into another graveyard
+      }
+      std::exchange(inbox_, nullptr)->release();
+    }
+    node* first_ = nullptr;
+    node* last_ = nullptr;
+    death_inbox* inbox_ = nullptr;
+
+   public:
+    bool empty() const noexcept { return first_ == nullptr; }
   };
-  // collect(), erase(n), renode() and clear() that leave the nodes they take out to `g`.
-  void collect(graveyard& g) noexcept {
-    if (inbox_ && !inbox_->empty()) collect_posted(&g);
-  }
-  void erase(node* n, graveyard& g) noexcept {  // g holds no taken entry yet
-    take(n);
-    g.taken_ = n;
-    maybe_compact();
-  }
-  node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj,
-               graveyard& g) {  // g holds no taken entry yet
-    auto* n = new node(header, obj, inbox(), old->hash, old->position, std::move(old->fields()));
-    header.link(n);
-    index_[slot_of(old)] = slot_for(n);
-    order_[old->position] = n;
-    g.taken_ = old;
-    return n;
-  }
-  void clear(graveyard& g) noexcept {  // g holds no cleared order yet
-    g.all_.swap(order_);
-    std::erase(g.all_, nullptr);
-    std::fill(index_.begin(), index_.end(), 0);
-    live_ = 0;
+
+  // Tells a loop that runs user code between uses of the table whether the table was
+  // destroyed meanwhile (see table_container::tidy). Guards nest, innermost first.
+  class life_guard {
+   public:
+    explicit life_guard(weak_table& t) noexcept
+        : table_(&t), outer_(std::exchange(t.guards_, this)) {}
+    life_guard(const life_guard&) = delete;
+    life_guard& operator=(const life_guard&) = delete;
+    ~life_guard() {
+      if (!destroyed) table_->guards_ = outer_;
+    }
+    bool destroyed = false;
+
+   private:
+    friend class weak_table;
+    weak_table* table_;
+    life_guard* outer_;
+  };
+
+  // Applies the deaths posted since the last call, and once no iterator is left, lets go of the
+  // entries removed while there were some: two loads, inlined, when there is nothing to do.
+  void settle(graveyard& g) noexcept {
+    if (inbox_ && !inbox_->empty()) collect_posted(g);
+    if (deferred_ != 0 || !retired_.empty()) [[unlikely]]
+      release_deferred(g);
   }
 
-  std::size_t size() const noexcept { return live_; }
+  // Reading: the number of live entries (less the deaths posted but not applied yet).
+  std::size_t size() const noexcept {
+    if (!inbox_ || inbox_->empty()) return live_;
+    std::size_t posted = 0;
+    for (auto* n = inbox_->peek(); n; n = n->next_dead) posted += holds(n);
+    return live_ - posted;
+  }
   std::size_t end_index() const noexcept { return order_.size(); }
-  // The live entry at position i, or null.
+  // The entry at position i, or null (also if removed while an iterator was alive: CPython's
+  // dict still has those, as pending removals, and so does the order; see at_or_removed).
   node* at(std::size_t i) const noexcept {
     auto* n = order_[i];
     return n && !n->removed ? n : nullptr;
   }
-  // The entry at position i even if it was removed while an iterator was alive (CPython's
-  // dict still has those, as pending removals); null if it left before.
   node* at_or_removed(std::size_t i) const noexcept { return order_[i]; }
 
-  // The live entry with `hash` for which `same(fields)` holds, or null.
+  // The entry with `hash` for which `same(fields)` holds, or null. Reading: it may be dead
+  // (posted and not yet applied); a reader checks its element.
   template <class Same>
   node* find(std::uint64_t hash, Same same) const {
     if (index_.empty()) return nullptr;
@@ -335,31 +373,32 @@ class weak_table {
 
   // Replaces entry `old` by one on `obj` with the same fields, in the same place (a new
   // object for the same key). A late death of the old object is then stale.
-  node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj) {
+  node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj,
+               graveyard& g) {
     if (cursors_) reserve_one(retired_);
     auto* n = new node(header, obj, inbox(), old->hash, old->position, moved_fields(*old));
     header.link(n);
     index_[slot_of(old)] = slot_for(n);
     order_[old->position] = n;
     if (!cursors_) {
-      drop(old);
+      g.keep(old, inbox_);
     } else {
       retired_.push_back(old);  // the loop body may hold references to its fields
     }
     return n;
   }
 
-  void erase(node* n) noexcept {
-    remove(n);
+  void erase(node* n, graveyard& g) noexcept {
+    remove(n, g);
     maybe_compact();
   }
   // For erase(iterator): the entry may already be gone (a stale iterator).
-  void erase(std::size_t i) noexcept {
+  void erase(std::size_t i, graveyard& g) noexcept {
     if (i >= order_.size()) return;
-    if (auto* n = at(i)) erase(n);
+    if (auto* n = at(i)) erase(n, g);
   }
 
-  // The newest live entry, or null.
+  // The newest entry, or null. Call after settle(): it may be dead only if it died since.
   node* last() const noexcept {
     for (auto i = order_.size(); i-- > 0;) {
       if (auto* n = at(i)) return n;
@@ -367,21 +406,27 @@ class weak_table {
     return nullptr;
   }
 
-  void clear() noexcept {
-    if (cursors_) {  // keep fields the loop body may hold (see remove)
-      for (std::size_t i = 0; i < order_.size(); ++i) {
-        if (auto* n = at(i)) remove(n);
+  void clear(graveyard& g) noexcept {
+    if (cursors_) {  // kept for the iterators (see remove)
+      for (auto* n : order_) {
+        if (n && !n->removed) remove(n, g);
       }
       return;
     }
-    std::vector<node*> gone;
-    gone.swap(order_);  // the table is consistent before any destructor runs
+    for (auto* n : order_) {
+      if (n) g.keep(n, inbox_);
+    }
+    for (auto* n : retired_) g.keep(n, inbox_);
+    order_.clear();
+    retired_.clear();
+    deferred_ = 0;
     std::fill(index_.begin(), index_.end(), 0);
     live_ = 0;
-    for (auto* n : gone) drop(n);
   }
 
   // Iterators register while they hold a position, so the order is not compacted under them.
+  // Reading operations make iterators, so registering takes a lock (several threads may
+  // iterate one const container); it only links and unlinks.
   using cursor = table_cursor<Fields>;
   // GCC 12 takes a registered temporary for a dangling pointer, not seeing that moving it
   // (move_iterator) or destroying it (remove_iterator) takes it out of the list.
@@ -390,6 +435,7 @@ class weak_table {
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
 #endif
   void add_iterator(cursor& c) noexcept {
+    cursor_lock lock(cursors_locked_);
     c.prev_ = nullptr;
     c.next_ = cursors_;
     if (cursors_) cursors_->prev_ = &c;
@@ -400,49 +446,51 @@ class weak_table {
 #endif
   // `to` takes `from`'s place (an iterator was moved).
   void move_iterator(cursor& from, cursor& to) noexcept {
+    cursor_lock lock(cursors_locked_);
     to.prev_ = std::exchange(from.prev_, nullptr);
     to.next_ = std::exchange(from.next_, nullptr);
     (to.prev_ ? to.prev_->next_ : cursors_) = &to;
     if (to.next_) to.next_->prev_ = &to;
   }
+  // The entries removed under iterators stay until the next changing operation after the last
+  // iterator is gone (an iterator may be destroyed in a reading context).
   void remove_iterator(cursor& c) noexcept {
+    cursor_lock lock(cursors_locked_);
     (c.prev_ ? c.prev_->next_ : cursors_) = c.next_;
     if (c.next_) c.next_->prev_ = c.prev_;
     c.prev_ = c.next_ = nullptr;
-    if (cursors_) return;
-    if (deferred_ != 0) {  // entries removed under iterators: their fields go now
-      deferred_ = 0;
-      for (auto& n : order_) {
-        if (n && n->removed) drop(std::exchange(n, nullptr));
-      }
-    }
-    while (!retired_.empty()) {
-      auto* n = retired_.back();
-      retired_.pop_back();
-      drop(n);
-    }
-    maybe_compact();
   }
 
  private:
-  // Loops: destroying a dead entry's fields may kill further objects of this table.
-  // With a graveyard, the removed nodes go there (their post is taken, so next_dead is free).
-  [[gnu::noinline]] void collect_posted(graveyard* g) noexcept {
+  class cursor_lock {
+   public:
+    explicit cursor_lock(std::atomic<bool>& locked) noexcept : locked_(locked) {
+      while (locked_.exchange(true, std::memory_order_acquire)) {
+        while (locked_.load(std::memory_order_relaxed)) {
+        }
+      }
+    }
+    ~cursor_lock() { locked_.store(false, std::memory_order_release); }
+    cursor_lock(const cursor_lock&) = delete;
+    cursor_lock& operator=(const cursor_lock&) = delete;
+
+   private:
+    std::atomic<bool>& locked_;
+  };
+
+  // Whether posted node `n` is still the entry at its position (a stale death is not: its
+  // entry was replaced, CPython bpo-28427, or already taken out).
+  bool holds(const entry_node* n) const noexcept {
+    return n->position < order_.size() && order_[n->position] == n && !n->removed;
+  }
+
+  // Loops: the inbox may fill again meanwhile (no user code runs here, but other threads post).
+  [[gnu::noinline]] void collect_posted(graveyard& g) noexcept {
     auto* dead = inbox_->take();
     do {
       while (dead) {
         auto* next = dead->next_dead;
-        // Only if the entry still holds this very node: a stale death must not remove an entry
-        // that replaced it (CPython bpo-28427).
-        if (dead->position < order_.size() && order_[dead->position] == dead && !dead->removed) {
-          auto* n = static_cast<node*>(dead);
-          if (g) {
-            take(n);
-            n->next_dead = std::exchange(g->dead_, n);
-          } else {
-            remove(n);
-          }
-        }
+        if (holds(dead)) remove(static_cast<node*>(dead), g);
         dead->release();  // the inbox's handle; the table's keeps a node in `g` alive
         dead = next;
       }
@@ -450,11 +498,18 @@ class weak_table {
     maybe_compact();
   }
 
-  // Takes entry `n` out of the index and the order, leaving its fields (no iterator exists).
-  void take(node* n) noexcept {
-    erase_index(n);
-    --live_;
-    order_[n->position] = nullptr;
+  // The entries removed and replaced while iterators were alive, once none is.
+  [[gnu::noinline]] void release_deferred(graveyard& g) noexcept {
+    if (cursors_) return;
+    if (deferred_ != 0) {
+      deferred_ = 0;
+      for (auto& n : order_) {
+        if (n && n->removed) g.keep(std::exchange(n, nullptr), inbox_);
+      }
+    }
+    for (auto* n : retired_) g.keep(n, inbox_);
+    retired_.clear();
+    maybe_compact();
   }
 
   // An index slot: a node pointer with four bits of its hash in the alignment bits, so most
@@ -533,22 +588,23 @@ class weak_table {
     return std::move(old.fields());
   }
 
-  // Removes entry `n`: out of the index at once; out of the order, and its fields destroyed,
-  // only when no iterator is alive (the loop body may hold references to them).
-  void remove(node* n) noexcept {
+  // Removes entry `n`: out of the index at once; out of the order, into `g`, when no iterator
+  // is alive, else marked removed and kept with its fields (the loop body may hold references
+  // to them) until the next changing operation after the last iterator is gone.
+  void remove(node* n, graveyard& g) noexcept {
     erase_index(n);
     --live_;
     if (!cursors_) {
       order_[n->position] = nullptr;
-      drop(n);
+      g.keep(n, inbox_);
     } else {
       n->removed = true;
       ++deferred_;
+      if (n->header().unlink_if_sole(n)) n->unlinked_ = true;  // as CPython's del d[k]
     }
   }
 
-  // Lets go of a node the table no longer holds. Destructors of its fields run last, so user
-  // code they reach finds the table consistent.
+  // Lets go of a node the table no longer holds: user code (its fields' destructors).
   static void drop(node* n) noexcept {
     if (!n) return;
     n->destroy_fields();
@@ -586,7 +642,9 @@ class weak_table {
   std::vector<node*> retired_;  // replaced by renode() while an iterator was alive
   std::size_t live_ = 0;
   cursor* cursors_ = nullptr;  // the registered iterators
-  std::size_t deferred_ = 0;   // removed entries kept in order_ for iterators
+  std::atomic<bool> cursors_locked_{false};
+  std::size_t deferred_ = 0;  // removed entries kept in order_ for iterators
+  life_guard* guards_ = nullptr;
 };
 
 // An iterator over a weak_table that yields only live entries, holding the current value —
@@ -706,18 +764,25 @@ class table_iterator : table_cursor<Fields> {
   // Moves to the first live entry at or after i_, or to the end. Like CPython's loop
   // (`v = wr()` for each entry its dict still has), each entry it passes replaces the element
   // in hand: the next element is taken before the previous one is let go, so the previous
-  // one's death cannot take it along; but passing a dead entry lets go of it.
+  // one's death cannot take it along; but passing a dead entry lets go of it. Letting go runs
+  // user code, which may destroy the container (the iterator is then detached: it stops) or
+  // move it elsewhere (the iterator follows): the table is read again after each release.
+  // Reads only: deaths are applied by the container's changing operations.
   void settle() {
-    table_->collect();
-    for (; i_ < table_->end_index(); ++i_) {
+    while (registered() && i_ < table_->end_index()) {
       auto* n = table_->at_or_removed(i_);
-      if (!n) continue;
+      if (!n) {
+        ++i_;
+        continue;
+      }
       auto element = n->removed ? nullptr : n->lock_element();
       current_.reset();
+      if (!registered()) return;  // that release destroyed the container
       if (element) {
         current_.emplace(Traits::value(*n, std::move(element)));
         return;
       }
+      ++i_;
     }
     current_.reset();
     leave();  // exhausted: stays the end, and no longer holds a position
@@ -749,14 +814,13 @@ std::optional<std::uint64_t> identity_hash_of(const std::shared_ptr<T>& p) noexc
 // from one TU to the next (an ODR violation).
 inline constexpr auto same_object = [](const auto&) { return true; };
 
-// The entry of `p`'s object in an identity-keyed table, after applying pending deaths; null
-// if absent, empty or not weakrefable.
+// The entry of `p`'s object in an identity-keyed table; null if absent, empty or not
+// weakrefable. Reading only: the caller holds `p`, so an entry found is alive.
 template <class Fields, class T>
-auto* find_object(weak_table<Fields>& table, const std::shared_ptr<T>& p) noexcept {
+auto* find_object(const weak_table<Fields>& table, const std::shared_ptr<T>& p) noexcept {
   using node = typename weak_table<Fields>::node;
   auto hash = identity_hash_of(p);
   if (!hash) return static_cast<node*>(nullptr);
-  table.collect();
   return table.find(*hash, same_object);
 }
 

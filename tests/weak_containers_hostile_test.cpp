@@ -1,0 +1,261 @@
+// User code that runs inside an operation of weak_value_map, weak_key_map or weak_set and
+// destroys or reshapes the very container: a destructor run when an iterator lets go of an
+// element, when a dead entry's fields are destroyed, or when entries removed under an iterator
+// are let go. Each once was a use-after-free (under ASan); the rule now (weak_table.hpp): user
+// code runs after the operation's last use of the table. Also: reading members change nothing,
+// so several threads may read one const container (under TSan).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "weakref/make_shared.hpp"
+#include "weakref/weak_key_map.hpp"
+#include "weakref/weak_set.hpp"
+#include "weakref/weak_value_map.hpp"
+
+namespace {
+
+// An object whose destructor runs `on_death` (once).
+struct bomb {
+  std::function<void()> on_death;
+  ~bomb() {
+    if (on_death) std::exchange(on_death, nullptr)();
+  }
+};
+using bomb_ptr = std::shared_ptr<bomb>;
+
+// A key or value type whose destructor runs `on_destroy` (when not moved from).
+struct fuse {
+  fuse() = default;
+  explicit fuse(std::function<void()> f) : on_destroy(std::move(f)) {}
+  fuse(const fuse& other) = default;
+  fuse(fuse&& other) noexcept : on_destroy(std::exchange(other.on_destroy, nullptr)) {}
+  fuse& operator=(const fuse&) = default;
+  fuse& operator=(fuse&& other) noexcept {
+    on_destroy = std::exchange(other.on_destroy, nullptr);
+    return *this;
+  }
+  ~fuse() {
+    if (on_destroy) std::exchange(on_destroy, nullptr)();
+  }
+  bool operator==(const fuse&) const { return true; }  // one key only
+  std::function<void()> on_destroy;
+};
+struct fuse_hash {
+  std::size_t operator()(const fuse&) const { return 7; }
+};
+
+using value_map = weakref::weak_value_map<int, bomb>;
+using key_map = weakref::weak_key_map<bomb, int>;
+using set = weakref::weak_set<bomb>;
+
+bomb_ptr make_bomb() { return weakref::make_shared<bomb>(); }
+
+// Inserts `obj` as the container's newest element.
+void put(value_map& c, int key, const bomb_ptr& obj) { c.insert_or_assign(key, obj); }
+void put(key_map& c, int key, const bomb_ptr& obj) { c[obj] = key; }
+void put(set& c, int, const bomb_ptr& obj) { c.add(obj); }
+
+template <class C>
+class hostile : public testing::Test {};
+using containers = testing::Types<value_map, key_map, set>;
+TYPED_TEST_SUITE(hostile, containers);
+
+// Shape 1: ++it lets go of the element in hand; its death destroys the container.
+TYPED_TEST(hostile, advancing_an_iterator_whose_release_destroys_the_container) {
+  auto container = std::make_unique<std::optional<TypeParam>>(std::in_place);
+  auto first = make_bomb();
+  auto second = make_bomb();
+  put(**container, 1, first);
+  put(**container, 2, second);
+  first->on_death = [&] { container->reset(); };
+  auto it = (*container)->begin();
+  first.reset();  // the iterator holds the only reference now
+  ++it;           // lets go of it: the container is destroyed under the iterator
+  EXPECT_FALSE(container->has_value());
+  EXPECT_TRUE(it == typename TypeParam::iterator());  // stopped
+}
+
+// Shape 1': the release move-assigns another container over this one.
+TYPED_TEST(hostile, advancing_an_iterator_whose_release_replaces_the_container) {
+  TypeParam container;
+  auto first = make_bomb();
+  auto second = make_bomb();
+  put(container, 1, first);
+  put(container, 2, second);
+  first->on_death = [&] { container = TypeParam(); };
+  auto it = container.begin();
+  first.reset();
+  ++it;
+  EXPECT_EQ(container.size(), 0u);
+  std::size_t seen = 0;
+  for (; it != container.end(); ++it) ++seen;  // it ended, or follows the old contents
+  EXPECT_LE(seen, 1u);
+}
+
+// Shape 3: entries removed while an iterator was alive are let go later; a destructor that
+// iterates (and so makes and drops iterators) must not make any of them go twice.
+TYPED_TEST(hostile, entries_removed_under_an_iterator_go_once_even_if_their_death_iterates) {
+  TypeParam container;
+  std::vector<bomb_ptr> objects;
+  for (int i = 0; i < 20; ++i) {
+    objects.push_back(make_bomb());
+    put(container, i, objects.back());
+  }
+  int deaths = 0;
+  for (auto& obj : objects) {
+    obj->on_death = [&] {
+      ++deaths;
+      std::size_t n = 0;
+      for (auto it = container.begin(); it != container.end(); ++it) ++n;  // iterates
+      EXPECT_LE(n, 20u);
+    };
+  }
+  {
+    auto it = container.begin();
+    for (std::size_t i = 1; i < objects.size(); ++i) objects[i].reset();  // removed under `it`
+  }
+  objects.clear();
+  EXPECT_EQ(deaths, 20);
+  EXPECT_EQ(container.size(), 0u);
+  put(container, 99, make_bomb());  // a changing operation lets go of the removed entries
+  EXPECT_EQ(container.size(), 0u);  // (and of the temporary)
+}
+
+// Shape 2: a changing operation applies a posted death; the dead entry's fields' destructor
+// destroys the container. Only the maps have user fields.
+TEST(hostile_fields, a_dead_value_whose_destructor_destroys_the_weak_key_map) {
+  auto container =
+      std::make_unique<std::optional<weakref::weak_key_map<bomb, fuse>>>(std::in_place);
+  auto key = make_bomb();
+  (**container)[key] = fuse([&] { container->reset(); });
+  key.reset();  // posted: the entry and its fuse stay until the next changing operation
+  EXPECT_EQ(std::as_const(**container).size(), 0u);  // reading: nothing destroyed
+  ASSERT_TRUE(container->has_value());
+  auto other = make_bomb();
+  EXPECT_EQ((*container)->erase(other), 0u);  // applies the death; the fuse destroys the map last
+  EXPECT_FALSE(container->has_value());
+  // A non-const size() applies deaths too, and returns what it counted before the destructors.
+  container = std::make_unique<std::optional<weakref::weak_key_map<bomb, fuse>>>(std::in_place);
+  key = make_bomb();
+  (**container)[key] = fuse([&] { container->reset(); });
+  (**container)[other] = fuse();
+  key.reset();
+  EXPECT_EQ((*container)->size(), 0u);  // destroyed while it counted: the count is 0
+  EXPECT_FALSE(container->has_value());
+}
+
+TEST(hostile_fields, a_dead_key_whose_destructor_destroys_the_weak_value_map) {
+  using map = weakref::weak_value_map<fuse, bomb, fuse_hash>;
+  auto container = std::make_unique<std::optional<map>>(std::in_place);
+  auto value = make_bomb();
+  (*container)->insert_or_assign(fuse([&] { container->reset(); }), value);
+  value.reset();
+  EXPECT_EQ(std::as_const(**container).size(), 0u);
+  ASSERT_TRUE(container->has_value());
+  EXPECT_EQ((*container)->erase(fuse()), 0u);  // applies the death, then the key's destructor
+  EXPECT_FALSE(container->has_value());
+}
+
+TEST(hostile_fields, a_dead_value_destroyed_by_clear_destroys_the_map) {
+  auto container =
+      std::make_unique<std::optional<weakref::weak_key_map<bomb, fuse>>>(std::in_place);
+  std::vector<bomb_ptr> keys;
+  int destroyed = 0;
+  for (int i = 0; i < 5; ++i) {
+    keys.push_back(make_bomb());
+    (**container)[keys.back()] = fuse([&] {
+      if (++destroyed == 1) container->reset();  // the first destructor destroys the map
+    });
+  }
+  (*container)->clear();
+  EXPECT_FALSE(container->has_value());
+  EXPECT_EQ(destroyed, 5);  // every value destroyed exactly once
+}
+
+// Shape 3 with fields: values of entries removed under an iterator are destroyed later; a
+// destructor that iterates the map (making and dropping iterators, which once compacted the
+// order under the loop letting them go) must not make any value go twice.
+TEST(hostile_fields, values_let_go_after_an_iterator_may_iterate_the_map) {
+  weakref::weak_key_map<bomb, fuse> map;
+  std::vector<bomb_ptr> keys;
+  int destroyed = 0;
+  for (int i = 0; i < 20; ++i) {
+    keys.push_back(make_bomb());
+    map[keys.back()] = fuse([&] {
+      ++destroyed;
+      std::size_t n = 0;
+      for (auto it = map.begin(); it != map.end(); ++it) ++n;
+      EXPECT_LE(n, 20u);
+    });
+  }
+  {
+    auto it = map.begin();
+    for (std::size_t i = 1; i < keys.size(); ++i) keys[i].reset();
+    EXPECT_EQ(map.erase(keys[0]), 1u);  // changing, under the iterator: all 20 marked removed
+  }
+  EXPECT_EQ(map.erase(make_bomb()), 0u);  // the first changing operation after it lets them go
+  EXPECT_EQ(destroyed, 20);
+  EXPECT_EQ(map.size(), 0u);
+}
+
+// Reading members change nothing: size() leaves a dead entry's value alone.
+TEST(hostile_fields, reading_members_destroy_nothing) {
+  weakref::weak_key_map<bomb, fuse> map;
+  int destroyed = 0;
+  auto key = make_bomb();
+  map[key] = fuse([&] { ++destroyed; });
+  auto other = make_bomb();
+  map[other] = fuse();
+  key.reset();
+  const auto& reader = map;
+  EXPECT_EQ(reader.size(), 1u);
+  EXPECT_TRUE(reader.contains(other));
+  EXPECT_EQ(reader.keys().size(), 1u);
+  std::size_t n = 0;
+  for (const auto& kv : reader) n += kv.first != nullptr;
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(destroyed, 0);
+  map.erase(other);  // changing: the dead entry's value goes now
+  EXPECT_EQ(destroyed, 1);
+}
+
+// Several threads read one const container whose objects died (TSan: no race).
+template <class C>
+void read_concurrently(const C& container, std::size_t live) {
+  std::atomic<bool> wrong{false};
+  auto reader = [&] {
+    for (int round = 0; round < 200; ++round) {
+      if (container.size() != live) wrong = true;
+      std::size_t n = 0;
+      for (auto it = container.begin(); it != container.end(); ++it) ++n;
+      if (n != live) wrong = true;
+    }
+  };
+  std::thread a(reader), b(reader);
+  a.join();
+  b.join();
+  EXPECT_FALSE(wrong.load());
+}
+
+TYPED_TEST(hostile, const_members_run_on_several_threads_after_deaths) {
+  TypeParam container;
+  std::vector<bomb_ptr> objects;
+  for (int i = 0; i < 50; ++i) {
+    objects.push_back(make_bomb());
+    put(container, i, objects.back());
+  }
+  for (std::size_t i = 0; i < objects.size(); i += 2) objects[i].reset();  // 25 deaths posted
+  read_concurrently(static_cast<const TypeParam&>(container), 25);
+  EXPECT_EQ(container.size(), 25u);
+}
+
+}  // namespace
