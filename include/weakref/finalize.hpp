@@ -35,6 +35,7 @@
 
 #include "weakref/detail/handle_access.hpp"
 #include "weakref/detail/object_header.hpp"
+#include "weakref/detail/visibility.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/unraisable.hpp"
@@ -139,7 +140,7 @@ class payload_finalizer final : public finalizer {
 // has doubled since the last sweep, so deaths never take this process-wide lock.
 class finalizer_registry {
  public:
-  static finalizer_registry& instance() {
+  WEAKREF_PROCESS_WIDE static finalizer_registry& instance() {
     static auto* registry = new finalizer_registry;  // never destroyed: used during exit
     return *registry;
   }

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <utility>
 
+#include "weakref/detail/visibility.hpp"
+
 namespace weakref {
 
 // weakref::unraisable
@@ -44,7 +46,7 @@ struct unraisable_hook_slot {
   std::shared_ptr<const unraisable_hook> hook;  // null: the default hook
 };
 
-inline unraisable_hook_slot& hook_slot() noexcept {
+WEAKREF_PROCESS_WIDE inline unraisable_hook_slot& hook_slot() noexcept {
   // Never destroyed: objects may die (and callbacks throw) during static destruction. Built in
   // static storage, not with new: the first report may come when memory is exhausted, and
   // report_unraisable is noexcept (a bad_alloc here would be std::terminate).

@@ -62,10 +62,10 @@ enum class phase { start, stop };
 namespace weakref::detail {
 
 // Set while this thread runs collect(): a nested call returns 0, as in CPython.
-inline thread_local bool gc_collecting_here = false;
+WEAKREF_PROCESS_WIDE inline thread_local bool gc_collecting_here = false;
 // Set while this thread holds a collector lock, or lets go of a snapshot's holds: an
 // introspection query from a traverse or destructor run then would deadlock, and throws.
-inline thread_local int gc_busy_here = 0;
+WEAKREF_PROCESS_WIDE inline thread_local int gc_busy_here = 0;
 struct gc_busy_scope {
   gc_busy_scope() noexcept { ++gc_busy_here; }
   ~gc_busy_scope() { --gc_busy_here; }
@@ -102,7 +102,7 @@ class gc_collector {
   };
 
   // Never destroyed, as the registry; built in static storage, so the first use cannot fail.
-  static state& globals() noexcept {
+  WEAKREF_PROCESS_WIDE static state& globals() noexcept {
     alignas(state) static unsigned char storage[sizeof(state)];
     static state* s = new (storage) state();
     return *s;

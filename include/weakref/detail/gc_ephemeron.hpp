@@ -67,7 +67,7 @@ struct gc_ephemeron_registry {
   std::size_t linked = 0;
   std::uint64_t next_serial = 1;
 
-  static gc_ephemeron_registry& instance() noexcept {
+  WEAKREF_PROCESS_WIDE static gc_ephemeron_registry& instance() noexcept {
     alignas(gc_ephemeron_registry) static unsigned char storage[sizeof(gc_ephemeron_registry)];
     static gc_ephemeron_registry* registry = new (storage) gc_ephemeron_registry();
     return *registry;

@@ -110,7 +110,7 @@ struct gc_registry {
 
   // Never destroyed: objects may die during static destruction, after any static here. Built in
   // static storage, so that the first tracked allocation cannot fail here.
-  static gc_registry& instance() noexcept {
+  WEAKREF_PROCESS_WIDE static gc_registry& instance() noexcept {
     alignas(gc_registry) static unsigned char storage[sizeof(gc_registry)];
     static gc_registry* registry = new (storage) gc_registry();
     return *registry;
@@ -124,7 +124,7 @@ struct gc_registry {
 };
 
 // Garbage objects that died on this thread so far (collect() counts what it freed).
-inline thread_local std::size_t gc_garbage_deaths_here = 0;
+WEAKREF_PROCESS_WIDE inline thread_local std::size_t gc_garbage_deaths_here = 0;
 
 inline gc_record& gc_record_of(const object_header& header) noexcept {
   auto offset = gc_registry::instance().header_offset.load(std::memory_order_relaxed);

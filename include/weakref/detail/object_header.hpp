@@ -115,7 +115,7 @@ struct destroy_hook {
 // once, before the object is shared, when the cycle collector tracks it (gc.hpp), and bit 2
 // likewise when the object is destroyed through its destroy_hook. The
 // list is [canonical refs][canonical proxies][other nodes, newest first] (CPython's order).
-class object_header {
+class WEAKREF_PROCESS_WIDE object_header {
  public:
   object_header() noexcept = default;
   // std::shared_ptr moves its deleter into the control block before the object is shared.

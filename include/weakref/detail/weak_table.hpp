@@ -43,10 +43,10 @@ class death_inbox {
   }
 
  private:
-  static entry_node* closed() noexcept {
-    static char sentinel;
-    return reinterpret_cast<entry_node*>(&sentinel);
-  }
+  // Not the address of a static: each shared library built with hidden visibility would have
+  // its own, and a container closed by one library's code must refuse the posts of another's.
+  // No node is at an odd address.
+  static entry_node* closed() noexcept { return reinterpret_cast<entry_node*>(std::uintptr_t{1}); }
   std::atomic<entry_node*> head_{nullptr};
   std::atomic<std::size_t> refs_{1};
 };
