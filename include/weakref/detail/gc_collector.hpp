@@ -588,8 +588,8 @@ class gc_collector {
   // later needs the object's header), so a garbage destructor that locks it still gets a live
   // object (CPython: None).
   static void clear_garbage_ref(weakref_node& node) noexcept {
-    node.header().unlink(&node);
     node.callback_pending_.store(false, std::memory_order_release);
+    node.header().unlink(&node);  // last: once unlinked, a release() may delete it without a lock
   }
 
   // Takes the garbage off the tracked lists, keeping a shard locked across runs of garbage

@@ -71,7 +71,9 @@ class alignas(8) weakref_node {
   weakref_node* prev_ = nullptr;  // guarded by the header's lock while linked_
   weakref_node* next_ = nullptr;  // ... and reused as the dispatch chain once unlinked
   node_kind kind_;
-  bool linked_ = false;
+  // Written under the header's lock; read without it by release(), which deletes a node that a
+  // death has unlinked without taking the lock (detach_all stores false as its last access).
+  std::atomic<bool> linked_{false};
   std::atomic<bool> callback_pending_;
 };
 
@@ -178,7 +180,8 @@ class WEAKREF_PROCESS_WIDE object_header {
   // must happen before the caller deletes it, as release() itself ensures for the last handle.
   bool unlink_if_sole(weakref_node* node) noexcept {
     weakref_node* head = lock();
-    bool sole = node->linked_ && node->handles_.load(std::memory_order_acquire) == 1;
+    bool sole = node->linked_.load(std::memory_order_relaxed) &&
+                node->handles_.load(std::memory_order_acquire) == 1;
     unlock(sole ? remove(head, node) : head);
     return sole;
   }
@@ -246,11 +249,11 @@ class WEAKREF_PROCESS_WIDE object_header {
 
   // Takes `node` out of the list if it is in; returns the new head. Called under the lock.
   static weakref_node* remove(weakref_node* head, weakref_node* node) noexcept {
-    if (!node->linked_) return head;
+    if (!node->linked_.load(std::memory_order_relaxed)) return head;
     if (node->prev_) node->prev_->next_ = node->next_;
     if (node->next_) node->next_->prev_ = node->prev_;
     if (head == node) head = node->next_;
-    node->linked_ = false;
+    node->linked_.store(false, std::memory_order_release);
     return head;
   }
 
@@ -269,7 +272,7 @@ class WEAKREF_PROCESS_WIDE object_header {
     }
     node->prev_ = prev;
     node->next_ = next;
-    node->linked_ = true;
+    node->linked_.store(true, std::memory_order_relaxed);
     if (next) next->prev_ = node;
     if (!prev) return node;
     prev->next_ = node;
@@ -291,13 +294,14 @@ class WEAKREF_PROCESS_WIDE object_header {
     weakref_node** tail = &calls;
     for (auto* node = head; node;) {
       auto* next = node->next_;
-      node->linked_ = false;
       node->prev_ = node->next_ = nullptr;
       if (node->callback_pending_.exchange(false, std::memory_order_acq_rel) &&
           node->try_retain()) {
         *tail = node;
         tail = &node->next_;
       }
+      // Last: a release() on another thread that sees it may delete the node at once.
+      node->linked_.store(false, std::memory_order_release);
       node = next;
     }
     unlock(nullptr);
@@ -339,7 +343,9 @@ inline bool weakref_node::alive() const noexcept {
 
 inline void weakref_node::release() noexcept {
   if (handles_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  header_->unlink(this);
+  // A node its object's death (or a collection) already unlinked needs no lock: the common
+  // case for a callback ref dropped after its object died.
+  if (linked_.load(std::memory_order_acquire)) header_->unlink(this);
   delete this;  // may drop the last weak count, freeing the header: after unlink returns
 }
 
