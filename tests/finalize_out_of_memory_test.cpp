@@ -11,32 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "support/failing_new.hpp"
 #include "support/unraisable_log.hpp"
 #include "weakref/finalize.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
-
-namespace {
-// Allocations left before operator new fails on this thread; negative: never fails.
-thread_local long allocations_before_failure = -1;
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (allocations_before_failure == 0) throw std::bad_alloc();
-  if (allocations_before_failure > 0) --allocations_before_failure;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// GCC sees free() of what operator new returned, not knowing that this operator new mallocs.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace {
 

@@ -10,30 +10,10 @@
 #include <new>
 #include <string>
 
+#include "support/failing_new.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
 #include "weakref/unraisable.hpp"
-
-namespace {
-// While true, operator new fails on this thread.
-thread_local bool fail_new = false;
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (fail_new) throw std::bad_alloc();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// GCC sees free() of what operator new returned, not knowing that this operator new mallocs.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace {
 
@@ -48,9 +28,9 @@ struct widget {};
 void die_with_throwing_callback_out_of_memory() {
   auto obj = weakref::make_shared<widget>();
   weakref::ref<widget> r(obj, [] { throw boom(); });
-  fail_new = true;
+  allocations_before_failure = 0;
   obj.reset();
-  fail_new = false;
+  allocations_before_failure = -1;
 }
 
 // The first report of the process comes while operator new fails: the hook slot is created
@@ -82,9 +62,9 @@ TEST(unraisable_out_of_memory, a_callback_that_cannot_allocate_is_reported) {
   auto obj = weakref::make_shared<widget>();
   weakref::ref<widget> r(obj, [] { (void)std::make_unique<std::string>("needs memory"); });
   testing::internal::CaptureStderr();
-  fail_new = true;
+  allocations_before_failure = 0;
   obj.reset();
-  fail_new = false;
+  allocations_before_failure = -1;
   auto printed = testing::internal::GetCapturedStderr();
   EXPECT_EQ(printed.rfind("weakref: exception ignored in weakref callback: ", 0), 0u) << printed;
   EXPECT_NE(printed.find("alloc"), std::string::npos) << printed;
@@ -100,9 +80,9 @@ TEST(unraisable_out_of_memory, a_long_message_is_printed_whole) {
   auto obj = weakref::make_shared<widget>();
   weakref::ref<widget> r(obj, [] { throw long_error(); });
   testing::internal::CaptureStderr();
-  fail_new = true;
+  allocations_before_failure = 0;
   obj.reset();
-  fail_new = false;
+  allocations_before_failure = -1;
   EXPECT_EQ(testing::internal::GetCapturedStderr(),
             "weakref: exception ignored in weakref callback: " + long_what + "\n");
 }
