@@ -143,14 +143,8 @@ const std::type_info& dynamic_type(const std::shared_ptr<T>& obj) noexcept {
   }
 }
 
-inline bool gc_same_owner(const std::shared_ptr<const void>& a,
-                          const std::shared_ptr<const void>& b) noexcept {
-  return !a.owner_before(b) && !b.owner_before(a);
-}
-
 class gc_inspector {
  public:
-  using run_type = gc_collector;
   using entry = gc_collector::entry;
   static constexpr std::uint32_t no_slot = gc_collector::no_slot;
 
