@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -170,7 +169,9 @@ struct state {
   std::map<std::string, std::shared_ptr<container>> containers;
   std::map<std::string, std::shared_ptr<iteration>> iterations;
   std::map<std::string, finalizer_var> finalizers;
-  std::map<const void*, std::string> first_name;  // weak reference object -> first variable
+  // ref/proxy variable -> the variable that first held its weak reference object (runner.py's
+  // Binding.first)
+  std::map<std::string, std::string> first_of;
 };
 state& vars() {
   static auto* s = new state;
@@ -228,38 +229,16 @@ std::pair<std::shared_ptr<container>, C*> container_as(const std::string& name) 
 
 // ---- naming weak reference objects --------------------------------------------------------
 
-// The weak reference object a handle shares. The public API compares handles by their object
-// (a deliberate design), but `refs` and `shared-with` name CPython's weakref *objects*. Every
-// handle stores its node pointer first; check_node_layout() verifies it at startup.
+// The first name of the ref/proxy variable now holding the weak reference object `h` holds
+// (weakref::same_ref: Python's `is` between weakrefs), if one does.
 template <class H>
-const void* node_of(const H& handle) {
-  const void* node;
-  std::memcpy(&node, reinterpret_cast<const unsigned char*>(&handle), sizeof node);
-  return node;
-}
-
-const void* node_of(const weak_handle& h) {
-  return std::visit([](const auto& x) { return node_of(x); }, h);
-}
-
-void check_node_layout() {
-  auto x = weakref::make_shared<obj>("x");
-  weakref::ref<obj> a(x), b(x), c(x, [] {});
-  weakref::proxy<obj> p(x);
-  auto all = weakref::getweakrefs(x);
-  if (node_of(a) != node_of(b) || node_of(a) == node_of(c) || all.size() != 3 ||
-      node_of(all[0]) != node_of(a) || node_of(all[1]) != node_of(p) ||
-      node_of(all[2]) != node_of(c)) {
-    std::fputs("weakref_difftest: handles no longer store their node first\n", stderr);
-    std::abort();
-  }
-}
-
-// The first name of the ref/proxy variable now holding `node`, if one does.
-const std::string* holder_name(const void* node) {
+const std::string* holder_name(const H& h) {
   auto& v = vars();
-  for (const auto& [name, h] : v.weak) {
-    if (!std::holds_alternative<wmethod>(h) && node_of(h) == node) return &v.first_name.at(node);
+  for (const auto& [name, other] : v.weak) {
+    if (std::holds_alternative<wmethod>(other)) continue;
+    if (std::visit([&](const auto& x) { return weakref::same_ref(h, x); }, other)) {
+      return &v.first_of.at(name);
+    }
   }
   return nullptr;
 }
@@ -301,14 +280,15 @@ auto callback(const std::string& name, std::string nested) {
 // Binds a new ref/proxy variable, printing `shared-with` when it is the canonical weak
 // reference object an earlier variable still holds.
 void bind_weak(const command& c, weak_handle h) {
-  const void* node = node_of(h);
+  std::string first = c.at(0);
   if (!std::holds_alternative<wmethod>(h)) {
-    if (auto* earlier = holder_name(node)) {
+    auto* earlier = std::visit([](const auto& x) { return holder_name(x); }, h);
+    if (earlier) {
       emit(c.op + " " + c.at(0) + " shared-with " + *earlier);
-    } else {
-      vars().first_name[node] = c.at(0);
+      first = *earlier;
     }
   }
+  vars().first_of[c.at(0)] = std::move(first);  // first: the old value's death may look it up
   bind(vars().weak, c.at(0), std::move(h));
 }
 
@@ -431,7 +411,7 @@ void op_count(const command& c) {
 void op_refs(const command& c) {
   std::vector<std::string> names;
   for (const auto& r : weakref::getweakrefs(object(c.at(0)))) {
-    auto* name = holder_name(node_of(r));
+    auto* name = holder_name(r);
     names.push_back(py_repr(name ? *name : "<internal>"));
   }
   emit("refs " + c.at(0) + " " + py_list(names));
@@ -814,7 +794,6 @@ void run_line(const std::string& line, bool top_level) {
 
 // Sets up the process (once): checks the handle layout, installs the unraisable hook.
 void start() {
-  check_node_layout();
   weakref::set_unraisable_hook([](const weakref::unraisable&) { emit("unraisable"); });
 }
 

@@ -48,7 +48,7 @@ void release_everything() {
       std::abort();
     }
   }
-  v.first_name.clear();
+  v.first_of.clear();
   if (auto left = weakref::gc::get_objects(); !left.empty()) {
     std::fprintf(stderr, "weakref_difftest_fuzz: %zu objects alive after releasing everything\n",
                  left.size());
