@@ -256,7 +256,6 @@ class gc_collector {
   // A weak_key_map of ephemerons, as one analysis sees it (under the registry's lock).
   struct table_state {
     gc_ephemeron_table* map;
-    std::uint64_t serial;
     std::uint32_t first = 0, last = 0;  // its ephemerons: ephemerons_[first, last)
     bool owned = false;                 // a traverse (or another map's value) holds it
     bool alive = false;                 // reached: a root, or its holder was reached
@@ -353,7 +352,7 @@ class gc_collector {
     ephemerons_.clear();
     gc_ephemeron_registry::instance().for_each([&](gc_ephemeron_table& map) {
       map.gc_scratch_index = static_cast<std::uint32_t>(tables_.size());
-      tables_.push_back(table_state{&map, map.gc_serial()});
+      tables_.push_back(table_state{&map});
     });
 
     subtract_edges subtract;
@@ -415,10 +414,10 @@ class gc_collector {
     for (std::size_t head = 0; head < work_.size() || !firing_.empty();) {
       if (stop != no_slot && snapshot_[stop].outside == entry::reached) return;
       if (!firing_.empty()) {
-        auto [which, from] = firing_.back();
+        auto which = firing_.back();
         firing_.pop_back();
         auto& eph = ephemerons_[which];
-        mark.from = from;
+        mark.from = eph.from;
         mark.via = which;
         tables_[eph.table].map->gc_visit_value(eph.position, marking);
         continue;
@@ -485,7 +484,7 @@ class gc_collector {
     if (eph.fired) return;
     eph.fired = true;
     eph.from = from;
-    firing_.emplace_back(which, from);
+    firing_.push_back(which);
   }
 
   // Condemns the unreached objects, then re-reads their counts: an owner that appeared since
@@ -504,7 +503,7 @@ class gc_collector {
     census_.reserve(weak_visits_);
     stolen_.reserve(ephemeron_edges_);
     for (auto& t : tables_) {
-      if (t.owned && !t.alive) garbage_maps_.push_back(t.serial);
+      if (t.owned && !t.alive) garbage_maps_.push_back(t.map->gc_serial());
     }
     std::sort(garbage_maps_.begin(), garbage_maps_.end());
     for (auto& e : snapshot_) {
@@ -683,11 +682,11 @@ class gc_collector {
   std::vector<std::uint32_t> waiting_;        // ephemerons by key slot ...
   std::vector<std::uint32_t> waiting_begin_;  // ... from waiting_begin_[slot]; empty: none keyed
   std::vector<std::uint32_t> work_;           // marked slots, in the order marked (a queue)
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> firing_;  // (ephemeron, from) to mark
-  std::vector<std::uint32_t> parents_;       // queries: who marked each slot (no_slot: a root)
-  std::vector<std::uint32_t> vias_;          // queries: through which ephemeron, or no_slot
-  std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
-  std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
+  std::vector<std::uint32_t> firing_;         // ephemerons whose value is yet to be marked
+  std::vector<std::uint32_t> parents_;        // queries: who marked each slot (no_slot: a root)
+  std::vector<std::uint32_t> vias_;           // queries: through which ephemeron, or no_slot
+  std::size_t ephemeron_edges_ = 0;           // strong edges in ephemeron values (room to steal)
+  std::vector<std::uint64_t> garbage_maps_;   // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
   struct garbage {
     gc_record* record;

@@ -158,27 +158,45 @@ class gc_inspector {
       (*f)(edge, tracked, path);
     }
   };
-  template <class F>
-  static void references_of(const gc_record& record, F f) {
+  // run(visitor) with an inspecting visitor that calls f for each reference.
+  template <class F, class Run>
+  static void inspect(F& f, Run run) {
     each_reference<F> sink;
     sink.f = &f;
     gc::visitor visit(gc::visitor::mode::inspect, &sink);
-    record.type->traverse(record.object(), visit);
+    run(visit);
+  }
+  template <class F>
+  static void references_of(const gc_record& record, F f) {
+    inspect(f, [&](gc::visitor& visit) { record.type->traverse(record.object(), visit); });
   }
   template <class F>
   static void references_of_value(gc_collector& run, std::uint32_t which, F f) {
     auto& eph = run.ephemerons_[which];
-    each_reference<F> sink;
-    sink.f = &f;
-    gc::visitor visit(gc::visitor::mode::inspect, &sink);
-    run.tables_[eph.table].map->gc_visit_value(eph.position, visit);
+    inspect(f, [&](gc::visitor& visit) {
+      run.tables_[eph.table].map->gc_visit_value(eph.position, visit);
+    });
   }
   template <class T, class F>
   static void references_of_object(T& object, F f) {
-    each_reference<F> sink;
-    sink.f = &f;
-    gc::visitor visit(gc::visitor::mode::inspect, &sink);
-    visit(object);
+    inspect(f, [&](gc::visitor& visit) { visit(object); });
+  }
+
+  // holder(slot, via) for each strong edge to `target`: from the tracked object at `slot` (via
+  // is no_slot), or from the value of ephemeron `via` (slot is no_slot). With the internal
+  // edges not subtracted (get_referrers) there are no ephemerons listed, so objects only.
+  template <class F>
+  static void for_each_holder(gc_collector& run, const std::shared_ptr<const void>& target,
+                              F holder) {
+    auto seek = [&](std::uint32_t slot, std::uint32_t via) {
+      return [&, slot, via](const gc_edge_ref& t, object_header*, std::string_view) {
+        if (t.same_owner(target)) holder(slot, via);
+      };
+    };
+    for (auto& e : run.snapshot_) references_of(*e.record, seek(run.slot_of(e), no_slot));
+    for (std::uint32_t i = 0; i < run.ephemerons_.size(); ++i) {
+      references_of_value(run, i, seek(no_slot, i));
+    }
   }
 
   static std::string type_of(const entry& e) { return gc_type_name(*e.record->type->type); }
@@ -231,13 +249,10 @@ class gc_inspector {
       const std::shared_ptr<const void>& target) {
     auto find = [&](gc_collector& run) {
       std::vector<std::shared_ptr<const void>> result;
-      for (auto& e : run.snapshot_) {
-        bool refers = false;
-        references_of(*e.record, [&](const gc_edge_ref& t, object_header*, std::string_view) {
-          refers = refers || t.same_owner(target);
-        });
-        if (refers) result.push_back(e.hold);
-      }
+      auto last = no_slot;
+      for_each_holder(run, target, [&](std::uint32_t slot, std::uint32_t) {
+        if (slot != last) result.push_back(run.snapshot_[last = slot].hold);  // each once
+      });
       return result;
     };
     return gc_collector::query(find, false);
@@ -298,16 +313,9 @@ class gc_inspector {
       std::uint32_t slot, via;
     };
     std::vector<holder> holders;
-    auto seek = [&](std::uint32_t slot, std::uint32_t via) {
-      return
-          [&holders, &target, slot, via](const gc_edge_ref& t, object_header*, std::string_view) {
-            if (t.same_owner(target)) holders.push_back(holder{slot, via});
-          };
-    };
-    for (auto& e : run.snapshot_) references_of(*e.record, seek(run.slot_of(e), no_slot));
-    for (std::uint32_t i = 0; i < run.ephemerons_.size(); ++i) {
-      references_of_value(run, i, seek(no_slot, i));
-    }
+    for_each_holder(run, target, [&](std::uint32_t slot, std::uint32_t via) {
+      holders.push_back(holder{slot, via});
+    });
     auto owners = target.use_count() - discount - static_cast<long>(holders.size());
     if (owners > 0) {
       result.links.push_back(gc::retention_link{target, gc_type_name(type), {}});
@@ -388,18 +396,9 @@ inline std::string gc_inspector::to_dot(const std::shared_ptr<const void>& targe
       node = run.slot_of(*e);
       e->outside -= static_cast<std::int32_t>(discount);
     } else {
-      auto seek = [&](std::uint32_t from, std::uint32_t via) {
-        return [&edges, &target, from, via, n](const gc_edge_ref& t, object_header*,
-                                               std::string_view) {
-          if (t.same_owner(target)) edges.push_back(edge{from, n, via});
-        };
-      };
-      for (std::uint32_t slot = 0; slot < n; ++slot) {
-        references_of(*run.snapshot_[slot].record, seek(slot, no_slot));
-      }
-      for (std::uint32_t i = 0; i < run.ephemerons_.size(); ++i) {
-        references_of_value(run, i, seek(value_holder(i), i));
-      }
+      for_each_holder(run, target, [&](std::uint32_t slot, std::uint32_t via) {
+        edges.push_back(edge{via == no_slot ? slot : value_holder(via), n, via});
+      });
     }
     long target_owners = 0;
     if (node == n) {
