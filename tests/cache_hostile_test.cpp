@@ -244,14 +244,20 @@ struct probed_value {
   static inline lock_probe* probe = nullptr;
 };
 
+// Fills `c` with keys 1..3, whose values' destructors then report to `probe` whether they run
+// under the cache's LRU lock.
+void watch_three_values(probed_cache& c, lock_probe& probe) {
+  for (int k = 1; k <= 3; ++k) (void)c.get_or_create(k, [k] { return probed_value(k); });
+  probed_value::cache = &c;
+  probed_value::probe = &probe;
+}
+
 TEST(cache_hostile, resize_recent_never_calls_key_equal_nor_releases_under_its_lock) {
   reset_equal guard;
   lock_probe probe;
   {
     probed_cache c(3);
-    for (int k = 1; k <= 3; ++k) (void)c.get_or_create(k, [k] { return probed_value(k); });
-    probed_value::cache = &c;
-    probed_value::probe = &probe;
+    watch_three_values(c, probe);
     throwing_equal::calls = 0;
     throwing_equal::always = true;
     EXPECT_NO_THROW(c.resize_recent(1));
@@ -272,9 +278,7 @@ TEST(cache_hostile, resize_recent_with_a_throwing_key_equal_releases_nothing_und
     lock_probe probe;
     {
       probed_cache c(3);
-      for (int k = 1; k <= 3; ++k) (void)c.get_or_create(k, [k] { return probed_value(k); });
-      probed_value::cache = &c;
-      probed_value::probe = &probe;
+      watch_three_values(c, probe);
       throwing_equal::calls = 0;
       throwing_equal::throw_at = at;
       try {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,19 @@
 #include "weakref/weak_key_map.hpp"
 
 namespace {
+
+// collect() with operator new failing after `budget` allocations on this thread: what it freed,
+// or nothing if it threw std::bad_alloc.
+std::optional<std::size_t> collect_with_budget(long budget) {
+  allocations_before_failure = budget;
+  std::optional<std::size_t> freed;
+  try {
+    freed = weakref::gc::collect();
+  } catch (const std::bad_alloc&) {
+  }
+  allocations_before_failure = -1;
+  return freed;
+}
 
 TEST(gc_out_of_memory, a_failed_allocation_abandons_the_collection_or_fails_nothing) {
   int completed = 0;
@@ -35,15 +49,9 @@ TEST(gc_out_of_memory, a_failed_allocation_abandons_the_collection_or_fails_noth
     a.reset();
     b.reset();
 
-    allocations_before_failure = budget;
-    std::size_t freed = 0;
-    bool threw = false;
-    try {
-      freed = weakref::gc::collect();
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-    allocations_before_failure = -1;
+    auto collected = collect_with_budget(budget);
+    bool threw = !collected;
+    std::size_t freed = collected.value_or(0);
 
     if (threw) {
       ++abandoned;
@@ -81,15 +89,9 @@ TEST(gc_out_of_memory, a_failed_allocation_leaves_ephemerons_intact) {
     meta[key] = key;
     weakref::ref<gc_node> rk(key);
     key.reset();
-    allocations_before_failure = budget;
-    std::size_t freed = 0;
-    bool threw = false;
-    try {
-      freed = weakref::gc::collect();
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-    allocations_before_failure = -1;
+    auto collected = collect_with_budget(budget);
+    bool threw = !collected;
+    std::size_t freed = collected.value_or(0);
     if (threw) {
       ++abandoned;
       ASSERT_TRUE(log.events.empty()) << "budget " << budget;
