@@ -194,9 +194,9 @@ TEST(gc_threads, const_queries_run_on_several_threads_during_collections) {
 }
 
 TEST(gc_threads, introspection_races_collections_and_threads_that_build_and_drop_cycles) {
-  // Queries on one thread while another builds and drops cycles and collects: each answer is
-  // one of the possible ones, and ThreadSanitizer sees no race.
-  auto anchor = weakref::make_shared<mt_node>();
+  // Queries on two threads at once while a third builds and drops cycles and collects: each
+  // answer is one of the possible ones, and ThreadSanitizer sees no race. Each query thread asks
+  // about its own anchor (another thread's argument would be an outside owner of it).
   std::atomic<bool> stop{false};
   std::thread churn([&] {
     for (int i = 0; i < 1000; ++i) {
@@ -205,13 +205,19 @@ TEST(gc_threads, introspection_races_collections_and_threads_that_build_and_drop
     }
     stop = true;
   });
-  while (!stop) {
-    EXPECT_TRUE(weakref::gc::why_alive(anchor).empty());
-    EXPECT_TRUE(weakref::gc::get_referrers(anchor).empty());
-    auto report = weakref::gc::find_garbage();
-    for (auto& group : report.groups) EXPECT_EQ(group.size(), 2u);  // whole cycles only
-    EXPECT_NE(weakref::gc::to_dot(anchor).find("(queried)"), std::string::npos);
-  }
+  auto query = [&] {
+    auto anchor = weakref::make_shared<mt_node>();
+    while (!stop) {
+      EXPECT_TRUE(weakref::gc::why_alive(anchor).empty());
+      EXPECT_TRUE(weakref::gc::get_referrers(anchor).empty());
+      auto report = weakref::gc::find_garbage();
+      for (auto& group : report.groups) EXPECT_EQ(group.size(), 2u);  // whole cycles only
+      EXPECT_NE(weakref::gc::to_dot(anchor).find("(queried)"), std::string::npos);
+    }
+  };
+  std::thread second_query(query);
+  query();
+  second_query.join();
   churn.join();
   weakref::gc::collect();
 }
