@@ -1,6 +1,7 @@
 // Tests for the order and the errors of weakref::finalize: CPython's test order, interleaving
 // newest first with ref and proxy callbacks; an exception at death goes to the unraisable hook
-// (the other finalizers still run), one thrown when called propagates.
+// (the other finalizers still run), one thrown when called propagates; a copy of an argument
+// that throws leaves no finalizer behind.
 #include <gtest/gtest.h>
 
 #include <exception>
@@ -92,5 +93,40 @@ TEST(finalize, exception_when_called_propagates_and_it_is_over) {
   EXPECT_FALSE(f());
   obj.reset();
   EXPECT_EQ(runs, 1);
+  EXPECT_TRUE(hook.entries.empty());
+}
+
+namespace {
+
+struct throws_when_copied {
+  explicit throws_when_copied(int* copies) : copies(copies) {}
+  throws_when_copied(const throws_when_copied& other) : copies(other.copies) {
+    if (++*copies == 2) throw std::runtime_error("copy");
+  }
+  throws_when_copied& operator=(const throws_when_copied&) = delete;
+  int* copies;
+};
+
+}  // namespace
+
+// The function and arguments are copied before anything is registered: a copy that throws
+// leaves nothing (no weak reference counted, nothing run at the death; AddressSanitizer: nothing
+// leaked), and the next finalizer works as usual.
+TEST(finalize, a_throwing_argument_copy_leaves_nothing_behind) {
+  unraisable_log hook;
+  auto obj = weakref::make_shared<int>(0);
+  int copies = 0;
+  int runs = 0;
+  const throws_when_copied arg(&copies);
+  auto count = [&runs](const throws_when_copied&) { ++runs; };
+  weakref::finalize first(obj, count, arg);                              // copy 1
+  EXPECT_THROW(weakref::finalize(obj, count, arg), std::runtime_error);  // copy 2 throws
+  weakref::finalize third(obj, count, arg);                              // copy 3
+  EXPECT_EQ(copies, 3);
+  EXPECT_EQ(weakref::getweakrefcount(obj), 2u);
+  obj.reset();
+  EXPECT_EQ(runs, 2);
+  EXPECT_FALSE(first.alive());
+  EXPECT_FALSE(third.alive());
   EXPECT_TRUE(hook.entries.empty());
 }

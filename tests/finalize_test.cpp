@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -310,6 +311,40 @@ TEST(finalize, a_finished_finalizer_does_not_keep_its_objects_block) {
     EXPECT_EQ(stats.allocations, 1u) << how;
     EXPECT_EQ(stats.deallocations, 1u) << how;  // the registry kept it until its next sweep
   }
+}
+
+// The function and its arguments live in the finalizer's one block, aligned as their types
+// require, also beyond operator new's default alignment.
+TEST(finalize, an_over_aligned_function_is_stored_aligned) {
+  struct alignas(64) aligned_function {
+    std::uintptr_t* address;
+    void operator()() { *address = reinterpret_cast<std::uintptr_t>(this); }
+  };
+  std::uintptr_t address = 1;
+  auto obj = weakref::make_shared<int>(0);
+  weakref::finalize f(obj, aligned_function{&address});
+  obj.reset();
+  EXPECT_NE(address, 1u);
+  EXPECT_EQ(address % 64, 0u);
+}
+
+// A function that creates finalizers makes the registry sweep while it runs: the running
+// finalizer is over (claimed) and held by nothing but the registry and its node, which is still
+// calling it; a sweep must leave its block alone until the node is gone (AddressSanitizer:
+// heap-use-after-free otherwise).
+TEST(finalize, a_function_may_create_finalizers_while_it_runs_at_death) {
+  auto obj = weakref::make_shared<int>(0);
+  auto other = weakref::make_shared<int>(1);
+  int inner_runs = 0;
+  static_cast<void>(weakref::finalize(obj, [&] {
+    for (int i = 0; i < 100; ++i) {
+      static_cast<void>(weakref::finalize(other, [&inner_runs] { ++inner_runs; }));
+    }
+  }));
+  obj.reset();
+  EXPECT_EQ(weakref::getweakrefcount(other), 100u);
+  other.reset();
+  EXPECT_EQ(inner_runs, 100);
 }
 
 }  // namespace

@@ -1,12 +1,19 @@
 // Tests for weakref::finalize across threads: a call racing with the object's death on another
-// thread runs func exactly once, and f() returns true exactly when it ran func.
+// thread runs func exactly once, and f() returns true exactly when it ran func; creations on two
+// threads (each pushing onto the registry and sweeping it) while a third detaches, or runs the
+// exit path.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "weakref/finalize.hpp"
 #include "weakref/make_shared.hpp"
@@ -111,6 +118,128 @@ TEST(finalize_threads, an_exit_run_on_another_thread_while_finalizers_are_create
         weakref::detail::finalizer_registry::instance().run_at_exit();  // the last ones
         // Every finalizer is over (the exit runs claimed them); none is linked any more.
         std::exit(exit_runs.load() > 0 && weakref::getweakrefcount(obj) == 0 ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+  GTEST_FLAG_SET(death_test_style, style);
+}
+
+// Two threads create finalizers (so both push onto the registry and, every few creations, sweep
+// it) and end them in four ways: a handle handed to a third thread, which detaches it while the
+// creator drops the object (the two race); a call; the object's death with no handle left; the
+// object's death at the end. Every function runs exactly once unless a detach won instead.
+TEST(finalize_threads, creations_on_two_threads_while_a_third_detaches) {
+  constexpr int kPerThread = 20000;
+  std::atomic<int> runs{0};
+  std::atomic<int> detached{0};
+  std::mutex inbox_lock;
+  std::deque<weakref::finalize> inbox;  // handles for the detaching thread
+  std::atomic<int> creators_left{2};
+  std::thread detacher([&] {
+    for (;;) {
+      weakref::finalize f;
+      {
+        const std::lock_guard lock(inbox_lock);
+        if (!inbox.empty()) {
+          f = std::move(inbox.front());
+          inbox.pop_front();
+        }
+      }
+      if (f == weakref::finalize()) {
+        if (creators_left.load() == 0) {
+          const std::lock_guard lock(inbox_lock);
+          if (inbox.empty()) return;
+          continue;
+        }
+        std::this_thread::yield();
+        continue;
+      }
+      if (f.detach()) detached.fetch_add(1);  // false: run, or its object is dying
+    }
+  });
+  const auto create = [&] {
+    std::vector<std::shared_ptr<int>> late;
+    std::vector<weakref::finalize> late_handles;
+    for (int i = 0; i < kPerThread; ++i) {
+      auto obj = weakref::make_shared<int>(i);
+      weakref::finalize f(obj, [&runs] { runs.fetch_add(1); });
+      switch (i % 4) {
+        case 0: {
+          const std::lock_guard lock(inbox_lock);
+          inbox.push_back(f);
+          break;
+        }
+        case 1:
+          f();
+          break;
+        case 2:
+          break;
+        default:
+          late.push_back(obj);
+          late_handles.push_back(f);
+          break;
+      }
+      f = weakref::finalize();
+      obj.reset();
+    }
+    for (auto& f : late_handles) {
+      if (!f.alive()) runs.fetch_add(1000000);  // never: its object lives
+    }
+    late.clear();
+    for (auto& f : late_handles) {
+      if (f.alive()) runs.fetch_add(1000000);  // never: it ran at the death
+    }
+    creators_left.fetch_sub(1);
+  };
+  std::thread first(create);
+  std::thread second(create);
+  first.join();
+  second.join();
+  detacher.join();
+  EXPECT_EQ(runs.load() + detached.load(), 2 * kPerThread);
+}
+
+// As above with the exit run (called directly, over and over) on the third thread, in a child
+// process (after an exit run no finalizer runs any more): it may claim any finalizer the
+// moment it is registered; each function runs at most once, and after a last exit run every
+// finalizer is over.
+TEST(finalize_threads, creations_on_two_threads_while_a_third_runs_the_exit_path) {
+  const std::string style = GTEST_FLAG_GET(death_test_style);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        constexpr int kPerThread = 20000;
+        auto runs = std::make_unique<std::atomic<int>[]>(2 * kPerThread);
+        std::atomic<bool> stop{false};
+        std::atomic<int> exit_runs{0};
+        std::thread exit_runner([&] {
+          while (!stop.load()) {
+            weakref::detail::finalizer_registry::instance().run_at_exit();
+            exit_runs.fetch_add(1);
+          }
+        });
+        std::vector<std::shared_ptr<int>> kept[2];
+        const auto create = [&](int t) {
+          for (int i = 0; i < kPerThread; ++i) {
+            auto obj = weakref::make_shared<int>(i);
+            auto& count = runs[static_cast<std::size_t>(t * kPerThread + i)];
+            weakref::finalize f(obj, [&count] { count.fetch_add(1); });
+            if (i % 2 == 0) kept[t].push_back(obj);  // alive until the end
+            if (i % 3 == 0) f.detach();
+          }
+        };
+        std::thread first(create, 0);
+        std::thread second(create, 1);
+        first.join();
+        second.join();
+        stop.store(true);
+        exit_runner.join();
+        weakref::detail::finalizer_registry::instance().run_at_exit();  // the last ones
+        bool ok = exit_runs.load() > 0;
+        for (int i = 0; i < 2 * kPerThread; ++i) ok &= runs[static_cast<std::size_t>(i)] <= 1;
+        for (auto& objects : kept) {
+          for (auto& obj : objects) ok &= weakref::getweakrefcount(obj) == 0;  // all over
+        }
+        std::exit(ok ? 0 : 1);
       },
       testing::ExitedWithCode(0), "");
   GTEST_FLAG_SET(death_test_style, style);
