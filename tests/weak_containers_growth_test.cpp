@@ -2,15 +2,19 @@
 // that reallocates its storage on every insert makes filling quadratic (n = 1,000,000 took
 // minutes). Counts the bytes requested from the global operator new while n entries go in.
 // Also pins that an entry is one small allocation: glibc serves requests of up to 120 bytes
-// from its fast bins, and a 144-byte node made inserts twice as slow.
+// from its fast bins, and a 144-byte node made inserts twice as slow; and the containers'
+// index on its own (detail/table_index.hpp): its load factor, and that deleting from a probe
+// run that wraps around the end keeps every other member reachable.
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
 #include <vector>
 
+#include "weakref/detail/table_index.hpp"
 #include "weakref/weak_key_map.hpp"
 #include "weakref/weak_set.hpp"
 #include "weakref/weak_value_map.hpp"
@@ -119,6 +123,36 @@ TEST(weak_containers_growth, an_entry_is_one_allocation_that_fits_a_malloc_fast_
     ASSERT_EQ(sizes->size(), 1u);
     EXPECT_LE(sizes->front(), max_entry_bytes);
   }
+}
+
+// A node for the index alone: its hash picks the home slot (bits 32 and up) and the tag.
+struct alignas(16) index_node {
+  std::uint64_t hash;
+};
+std::uint64_t hash_at_home(std::uint64_t home, std::uint64_t tag) { return home << 32 | tag << 28; }
+
+TEST(weak_containers_growth, index_holds_three_quarters_and_backward_shift_keeps_runs_reachable) {
+  weakref::detail::table_index<index_node> index;
+  EXPECT_FALSE(index.has_room(1));
+  index.grow_empty(1);  // 8 slots
+  EXPECT_TRUE(index.has_room(6));
+  EXPECT_FALSE(index.has_room(7));
+  // One probe run from slot 6 around to slot 2: a (home 6), b (6), c (7), d (6), e (0).
+  index_node a{hash_at_home(6, 1)}, b{hash_at_home(6, 2)}, c{hash_at_home(7, 3)},
+      d{hash_at_home(6, 4)}, e{hash_at_home(0, 5)};
+  for (const auto* n : {&a, &b, &c, &d, &e}) index.insert(n);
+  auto find = [&](const index_node& n) {
+    return index.find(n.hash, [&](const index_node& m) { return &m == &n; });
+  };
+  index.erase(&b);  // c, d and e shift back, over the end
+  EXPECT_EQ(find(b), nullptr);
+  for (const auto* n : {&a, &c, &d, &e}) EXPECT_EQ(find(*n), n);
+  index.erase(&a);
+  index.erase(&e);
+  EXPECT_EQ(find(a), nullptr);
+  EXPECT_EQ(find(e), nullptr);
+  EXPECT_EQ(find(c), &c);
+  EXPECT_EQ(find(d), &d);
 }
 
 }  // namespace

@@ -3,14 +3,49 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/object_header.hpp"
+#include "weakref/detail/table_index.hpp"
+#include "weakref/detail/table_iterator.hpp"
 #include "weakref/detail/weak_table.hpp"
 #include "weakref/ref.hpp"
 
 namespace weakref::detail {
+
+// Identity-keyed tables (weak_key_map, weak_set) hash the object's header: its address is the
+// owner's identity, so a new object at a dead key's address never finds the dead key's entry.
+inline std::uint64_t identity_hash(const object_header* header) noexcept {
+  return mix_hash(reinterpret_cast<std::uintptr_t>(header));
+}
+
+// The identity hash of `p`'s object, or nothing if `p` is empty or not weakrefable.
+template <class T>
+std::optional<std::uint64_t> identity_hash_of(const std::shared_ptr<T>& p) noexcept {
+  if (auto* header = std::get_deleter<object_header>(p)) return identity_hash(header);
+  return std::nullopt;
+}
+
+// Entries of identity-keyed tables: equal (mixed) hashes mean the same object.
+// `inline`: a namespace-scope constexpr variable is otherwise internal to each translation
+// unit, and a lambda's type is unique to its TU, so the inline templates using it would differ
+// from one TU to the next (an ODR violation).
+inline constexpr auto same_object = [](const auto&) { return true; };
+
+// The entry of `p`'s object in an identity-keyed table; null if absent, empty or not
+// weakrefable. Reading only: the caller holds `p`, so an entry found is alive.
+template <class Fields, class T>
+auto* find_object(const weak_table<Fields>& table, const std::shared_ptr<T>& p) noexcept {
+  using node = typename weak_table<Fields>::node;
+  auto hash = identity_hash_of(p);
+  if (!hash) return static_cast<node*>(nullptr);
+  return table.find(*hash, same_object);
+}
 
 // A base the containers inherit privately, re-exporting the public members with `using`.
 // Fields has `element`, the pointer the container hands out; Traits makes iteration values.

@@ -1,0 +1,154 @@
+// weakref/detail/table_node.hpp — an entry of a weak container's table (weak_table.hpp): its
+// node, which is the weak reference it holds on its object, and the death inbox through which
+// deaths reach the table. Deaths happen on any thread: this file holds all the code they run
+// (the node's callback, and a node let go after its table is gone); the table applies what
+// they post on its own thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "weakref/detail/object_header.hpp"
+
+namespace weakref::detail {
+
+class entry_node;
+
+// Where death callbacks leave the nodes of entries whose object died. Callbacks run on any
+// thread, so this is a lock-free stack: pushing is one CAS, and the container takes the whole
+// stack at once before each operation. Closing (when the container goes) refuses later pushes.
+// Reference-counted: by its table, and by each node whose post may still come after the table
+// is gone (see entry_node::retire).
+class death_inbox {
+ public:
+  bool push(entry_node* node) noexcept;
+  // A plain load: most operations find the inbox empty, and skip the exchange.
+  bool empty() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
+  entry_node* take() noexcept {
+    return empty() ? nullptr : head_.exchange(nullptr, std::memory_order_acquire);
+  }
+  entry_node* close() noexcept { return head_.exchange(closed(), std::memory_order_acquire); }
+  // The posted nodes, newest first, without taking them: for readers, while nobody takes.
+  const entry_node* peek() const noexcept { return head_.load(std::memory_order_acquire); }
+
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  // Not the address of a static: each shared library built with hidden visibility would have
+  // its own, and a container closed by one library's code must refuse the posts of another's.
+  // No node is at an odd address.
+  static entry_node* closed() noexcept { return reinterpret_cast<entry_node*>(std::uintptr_t{1}); }
+  std::atomic<entry_node*> head_{nullptr};
+  std::atomic<std::size_t> refs_{1};
+};
+
+// The weak reference a container entry holds on its object (CPython: KeyedRef, or the
+// WeakKeyDictionary/WeakSet internal ref). Its callback only posts it to the inbox: the
+// container removes the entry itself, on its own thread, so no container lock exists and no
+// death ever waits for a container. Every field but the inbox belongs to the container.
+class entry_node : public weakref_node {
+ public:
+  entry_node(object_header& header, std::weak_ptr<const void> owner, death_inbox& inbox,
+             std::uint64_t entry_hash, std::size_t entry_position) noexcept
+      : weakref_node(header, std::move(owner), node_kind::other, true),
+        hash(entry_hash),
+        position(entry_position),
+        inbox_(&inbox) {}
+  ~entry_node() override {
+    if (owns_inbox_ref_) inbox_->release();
+  }
+
+  // The container lets go of its handle, for good. Usually it held the only one: the node is
+  // unlinked and deleted at once, and never posts. Otherwise (valuerefs()/keyrefs() share it,
+  // or its object's death has taken it) it may still post, maybe after the container is gone,
+  // so it keeps the inbox alive until it goes. So only such nodes count references to the inbox.
+  void retire() noexcept {
+    if (unlinked_ || header().unlink_if_sole(this)) {
+      delete this;
+      return;
+    }
+    inbox_->retain();
+    owns_inbox_ref_ = true;
+    release();
+  }
+
+  // The flags come first: the Itanium C++ ABI places them in weakref_node's tail padding, which
+  // keeps common entries within 112 bytes (glibc's fast bins take up to 120).
+  bool removed = false;  // removed while an iterator was alive; freed when the last one goes
+  // Unlinked from its object when removed (its only handle the container's): it no longer
+  // counts in getweakrefcount, and never posts.
+  bool unlinked_ = false;
+
+ private:
+  bool owns_inbox_ref_ = false;
+
+ public:
+  std::uint64_t hash;    // the key's mixed hash
+  std::size_t position;  // the entry's place in insertion order
+  entry_node* next_dead = nullptr;
+
+ private:
+  void fire() override {
+    retain();  // the inbox's handle; the container releases it
+    if (!inbox_->push(this)) release();
+  }
+  std::string_view where() const noexcept override { return "weak container"; }
+
+  death_inbox* inbox_;
+};
+
+inline bool death_inbox::push(entry_node* node) noexcept {
+  auto* head = head_.load(std::memory_order_relaxed);
+  do {
+    if (head == closed()) return false;
+    node->next_dead = head;
+  } while (!head_.compare_exchange_weak(head, node, std::memory_order_release,
+                                        std::memory_order_relaxed));
+  return true;
+}
+
+// An entry: its node with the container's fields (key or value) inside, so a lookup touches
+// one allocation and keys and values never move. `fields` is engaged exactly while the entry
+// is in its table; the table destroys it on removal (not when the last handle goes:
+// valuerefs()/keyrefs() handles may outlive the entry by far). Aligned so that the table's
+// index can keep a few hash bits in the low bits of the pointer.
+//
+// Fields names the element type (`element_type`); a new entry's fields are constructed from
+// (std::in_place, arguments...), so that Fields' copy and move constructors stay its own.
+template <class Fields>
+class alignas(16) table_node final : public entry_node {
+ public:
+  using element_type = typename Fields::element_type;
+
+  template <class... A>
+  table_node(object_header& header, const std::shared_ptr<element_type>& element,
+             death_inbox& inbox, std::uint64_t hash, std::size_t position, A&&... fields)
+      : entry_node(header, std::weak_ptr<const void>(element), inbox, hash, position),
+        fields_(std::in_place, std::forward<A>(fields)...) {}
+
+  // A strong reference to the element, or null if its object died. The node's weak_ptr was
+  // made from a shared_ptr<element_type>, so its pointer converts back exactly: no copy of
+  // the element pointer needs to be stored.
+  std::shared_ptr<element_type> lock_element() const noexcept {
+    auto owner = lock();
+    auto* element = static_cast<element_type*>(const_cast<void*>(owner.get()));
+    return std::shared_ptr<element_type>(std::move(owner), element);
+  }
+
+  Fields& fields() noexcept { return *fields_; }
+  const Fields& fields() const noexcept { return *fields_; }
+  void destroy_fields() noexcept { fields_.reset(); }
+
+ private:
+  std::optional<Fields> fields_;
+};
+
+}  // namespace weakref::detail
