@@ -95,7 +95,8 @@ class weak_key_map
                          detail::gc_plain_map> {
   using base = detail::table_container<detail::key_map_fields<K, V>, detail::key_map_traits<K, V>>;
   friend class detail::gc_ephemeron_map<weak_key_map>;
-  using base::collect_each, base::iterator_at, base::lock, base::table_;
+  using base::collect_each, base::erase_found, base::inserted, base::iterator_at,
+      base::place_object, base::pop_newest, base::table_;
   using typename base::graveyard, typename base::node;
 
  public:
@@ -131,7 +132,7 @@ class weak_key_map
   // References to values stay valid until their entry is removed, as std::unordered_map's do.
   V& operator[](const key_type& key) {
     graveyard g;
-    return emplace_at(g, key).first->fields().value;
+    return place_object(g, key, facility).first->fields().value;
   }
 
   V& at(const key_type& key) { return checked(key, "at").fields().value; }
@@ -153,30 +154,23 @@ class weak_key_map
   template <class... A>
   std::pair<iterator, bool> try_emplace(const key_type& key, A&&... args) {
     graveyard g;
-    auto [n, added] = emplace_at(g, key, std::forward<A>(args)...);
-    return {iterator::inserted(&table_, *n), added};
+    return inserted(place_object(g, key, facility, std::forward<A>(args)...));
   }
   // Python: d[key] = value. An existing key keeps its place.
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
     graveyard g;
-    auto [n, added] = assign(g, key, std::forward<M>(value));
-    return {iterator::inserted(&table_, *n), added};
+    return inserted(assign(g, key, std::forward<M>(value)));
   }
 
   // Python: setdefault(key, default): the value for `key`, inserting `fallback` if absent.
   V& setdefault(const key_type& key, V fallback = V()) {
     graveyard g;
-    return emplace_at(g, key, std::move(fallback)).first->fields().value;
+    return place_object(g, key, facility, std::move(fallback)).first->fields().value;
   }
 
   size_type erase(const key_type& key) noexcept {
-    graveyard g;
-    table_.settle(g);
-    auto* n = lookup(key);
-    if (!n) return 0;
-    table_.erase(n, g);
-    return 1;
+    return erase_found([&] { return lookup(key); });
   }
 
   // Python: pop(key) (std::out_of_range if absent) and pop(key, default).
@@ -193,15 +187,9 @@ class weak_key_map
   }
   // Removes and returns the newest entry. Throws std::out_of_range if empty.
   std::pair<key_type, V> popitem() {
-    graveyard g;
-    for (;;) {
-      table_.settle(g);
-      auto* n = table_.last();
-      if (!n) throw std::out_of_range("weakref::weak_key_map::popitem: empty map");
-      auto key = lock(*n);
-      auto value = take(*n, g);
-      if (key) return {std::move(key), std::move(value)};  // else it died after settle()
-    }
+    return pop_newest("weakref::weak_key_map::popitem: empty map", [](key_type key, auto& f) {
+      return std::pair<key_type, V>(std::move(key), std::move(f.value));
+    });
   }
 
   void swap(weak_key_map& other) noexcept { table_.swap(other.table_); }
@@ -213,8 +201,7 @@ class weak_key_map
     for (const auto& [key, value] : items) assign(g, key, value);
   }
   void update(std::initializer_list<std::pair<key_type, V>> items) {
-    graveyard g;
-    for (const auto& [key, value] : items) assign(g, key, value);
+    update<std::initializer_list<std::pair<key_type, V>>>(items);
   }
   weak_key_map copy() const { return *this; }
 
@@ -263,26 +250,17 @@ class weak_key_map
       std::conditional_t<detail::gc_holds_edges<V>(), detail::gc_ephemeron_registration,
                          detail::gc_no_registration>;
 
+  static constexpr const char* facility = "weakref::weak_key_map";
+
   node* lookup(const key_type& key) const noexcept { return detail::find_object(table_, key); }
   node& checked(const key_type& key, const char* what) const {
     if (auto* n = lookup(key)) return *n;
     throw std::out_of_range(std::string("weakref::weak_key_map::") + what + ": no such key");
   }
-  // The entry for `key`, constructing its value from `args` if absent; and whether it was
-  // added.
-  template <class... A>
-  std::pair<node*, bool> emplace_at(graveyard& g, const key_type& key, A&&... args) {
-    auto& header = detail::header_of(key, "weakref::weak_key_map");
-    table_.settle(g);
-    auto hash = detail::identity_hash(&header);
-    if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
-    return {table_.append(header, key, hash, std::forward<A>(args)...), true};
-  }
-
   // insert_or_assign without the iterator.
   template <class M>
   std::pair<node*, bool> assign(graveyard& g, const key_type& key, M&& value) {
-    auto [n, added] = emplace_at(g, key, std::forward<M>(value));
+    auto [n, added] = place_object(g, key, facility, std::forward<M>(value));
     if (!added) n->fields().value = std::forward<M>(value);
     return {n, added};
   }

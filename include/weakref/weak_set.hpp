@@ -57,7 +57,8 @@ struct set_traits {
 template <class T>
 class weak_set : detail::table_container<detail::set_fields<T>, detail::set_traits<T>> {
   using base = detail::table_container<detail::set_fields<T>, detail::set_traits<T>>;
-  using base::iterator_at, base::lock, base::table_;
+  using base::erase_found, base::inserted, base::iterator_at, base::place_object, base::pop_newest,
+      base::table_;
   using typename base::graveyard, typename base::node;
 
  public:
@@ -92,23 +93,17 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   // Throws type_error if `obj` is empty or not weakrefable.
   std::pair<iterator, bool> insert(const std::shared_ptr<T>& obj) {
     graveyard g;
-    auto [n, added] = place(obj, g);
-    return {iterator::inserted(&table_, *n), added};
+    return inserted(place_object(g, obj, "weakref::weak_set"));
   }
   // Python: add. insert() without the iterator.
   void add(const std::shared_ptr<T>& obj) {
     graveyard g;
-    place(obj, g);
+    place_object(g, obj, "weakref::weak_set");
   }
 
   // Removes `obj` if present; returns the number removed (0 or 1).
   size_type erase(const std::shared_ptr<T>& obj) noexcept {
-    graveyard g;
-    table_.settle(g);
-    auto* n = lookup(obj);
-    if (!n) return 0;
-    table_.erase(n, g);
-    return 1;
+    return erase_found([&] { return lookup(obj); });
   }
   // Python: discard (no error if absent) and remove (std::out_of_range if absent: KeyError).
   void discard(const std::shared_ptr<T>& obj) noexcept { erase(obj); }
@@ -118,15 +113,8 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
 
   // Removes and returns the newest member. Throws std::out_of_range if empty (Python: KeyError).
   std::shared_ptr<T> pop() {
-    graveyard g;
-    for (;;) {
-      table_.settle(g);
-      auto* n = table_.last();
-      if (!n) throw std::out_of_range("weakref::weak_set::pop: empty set");
-      auto value = lock(*n);
-      table_.erase(n, g);
-      if (value) return value;  // else it died after settle(): try the next one
-    }
+    return pop_newest("weakref::weak_set::pop: empty set",
+                      [](std::shared_ptr<T> obj, const auto&) { return obj; });
   }
 
   void swap(weak_set& other) noexcept { table_.swap(other.table_); }
@@ -202,15 +190,6 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   }
 
  private:
-  // The entry for `obj`, appended if absent; and whether it was added.
-  std::pair<node*, bool> place(const std::shared_ptr<T>& obj, graveyard& g) {
-    auto& header = detail::header_of(obj, "weakref::weak_set");
-    table_.settle(g);
-    auto hash = detail::identity_hash(&header);
-    if (auto* n = table_.find(hash, detail::same_object)) return {n, false};
-    return {table_.append(header, obj, hash), true};
-  }
-
   node* lookup(const std::shared_ptr<T>& obj) const noexcept {
     return detail::find_object(table_, obj);
   }

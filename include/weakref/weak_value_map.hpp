@@ -71,7 +71,8 @@ class weak_value_map
   using base =
       detail::table_container<detail::value_map_fields<K, V>, detail::value_map_traits<K, V>>;
   using fields = detail::value_map_fields<K, V>;
-  using base::collect_each, base::iterator_at, base::lock, base::table_;
+  using base::collect_each, base::erase_found, base::find_or_append, base::inserted,
+      base::iterator_at, base::lock, base::pop_newest, base::table_;
   using typename base::graveyard, typename base::node;
 
  public:
@@ -150,8 +151,7 @@ class weak_value_map
   template <class Key>
   std::pair<iterator, bool> insert_or_assign(Key&& key, const std::shared_ptr<V>& value) {
     graveyard g;
-    auto [n, added] = place(g, std::forward<Key>(key), value, true);
-    return {iterator::inserted(&table_, *n), added};
+    return inserted(place(g, std::forward<Key>(key), value, true));
   }
 
   // Python: setdefault(key, default): the live object for `key`, inserting `fallback` if absent.
@@ -167,12 +167,7 @@ class weak_value_map
 
   size_type erase(const K& key) {
     auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
-    graveyard g;
-    table_.settle(g);
-    auto* n = lookup(hash, key);
-    if (!n) return 0;
-    table_.erase(n, g);
-    return 1;
+    return erase_found([&] { return lookup(hash, key); });
   }
 
   // Python: pop(key) (std::out_of_range if absent or dead) and pop(key, default).
@@ -192,16 +187,10 @@ class weak_value_map
   }
   // Removes and returns the newest live entry. Throws std::out_of_range if empty.
   std::pair<K, std::shared_ptr<V>> popitem() {
-    graveyard g;
-    for (;;) {
-      table_.settle(g);
-      auto* n = table_.last();
-      if (!n) throw std::out_of_range("weakref::weak_value_map::popitem: empty map");
-      auto value = lock(*n);
-      K key = std::move(n->fields().key);
-      table_.erase(n, g);
-      if (value) return {std::move(key), std::move(value)};  // else it died after settle()
-    }
+    return pop_newest("weakref::weak_value_map::popitem: empty map",
+                      [](std::shared_ptr<V> value, fields& f) {
+                        return std::pair<K, std::shared_ptr<V>>(std::move(f.key), std::move(value));
+                      });
   }
 
   void swap(weak_value_map& other) noexcept(
@@ -221,8 +210,7 @@ class weak_value_map
     for (const auto& [key, value] : items) place(g, key, value, true);
   }
   void update(std::initializer_list<std::pair<K, std::shared_ptr<V>>> items) {
-    graveyard g;
-    for (const auto& [key, value] : items) place(g, key, value, true);
+    update<std::initializer_list<std::pair<K, std::shared_ptr<V>>>>(items);
   }
   weak_value_map copy() const { return *this; }
 
@@ -272,7 +260,12 @@ class weak_value_map
   node* lookup(const K& key) const { return lookup(detail::mix_hash(hash_(key)), key); }
   template <class Key>
   node* lookup(std::uint64_t hash, const Key& key) const {
-    return table_.find(hash, [&](const fields& f) { return equal_(f.key, key); });
+    return table_.find(hash, same_key(key));
+  }
+  // For the table's find: whether an entry's key equals `key`.
+  template <class Key>
+  auto same_key(const Key& key) const {
+    return [this, &key](const fields& f) { return equal_(f.key, key); };
   }
 
   // Puts `value` under `key`: appends if absent; if present, replaces the value when `assign`
@@ -282,13 +275,9 @@ class weak_value_map
                                bool assign) {
     auto& header = detail::header_of(value, "weakref::weak_value_map");
     auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
-    table_.settle(g);
-    auto* n = lookup(hash, key);
-    if (!n) return {table_.append(header, value, hash, std::forward<Key>(key)), true};
-    if (assign || !n->alive()) {
-      return {table_.renode(n, header, value, g), !assign};
-    }
-    return {n, false};
+    auto [n, added] = find_or_append(g, header, value, hash, same_key(key), std::forward<Key>(key));
+    if (!added && (assign || !n->alive())) return {table_.renode(n, header, value, g), !assign};
+    return {n, added};
   }
 
   // Runs `f`, the functors' part of a move assignment or swap; if it throws, empties both maps

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "weakref/detail/table_index.hpp"
 #include "weakref/detail/table_iterator.hpp"
 #include "weakref/detail/weak_table.hpp"
+#include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
 
 namespace weakref::detail {
@@ -107,6 +109,7 @@ class table_container {
  protected:
   using table = weak_table<Fields>;
   using node = typename table::node;
+  using element_type = typename Fields::element_type;
   // Declared first in each changing operation: what it takes out of the table is destroyed
   // when it returns, after its last use of the table (see weak_table).
   using graveyard = typename table::graveyard;
@@ -125,6 +128,63 @@ class table_container {
       }  // destructors run here
       if (guard.destroyed) return false;
       if (!more) return true;
+    }
+  }
+
+  // The entry under `hash` for which `same(fields)` holds, appended on `element` (whose header
+  // is `header`) with fields made from `fields...` if absent; and whether it was added. Applies
+  // the posted deaths first (into `g`). If the append throws, the table is unchanged.
+  template <class Same, class... A>
+  std::pair<node*, bool> find_or_append(graveyard& g, object_header& header,
+                                        const std::shared_ptr<element_type>& element,
+                                        std::uint64_t hash, Same same, A&&... fields) {
+    table_.settle(g);
+    if (auto* n = table_.find(hash, same)) return {n, false};
+    return {table_.append(header, element, hash, std::forward<A>(fields)...), true};
+  }
+  // find_or_append for an identity-keyed container: the entry of `obj`'s object. Throws
+  // type_error (naming `facility`) if `obj` is empty or not weakrefable.
+  template <class... A>
+  std::pair<node*, bool> place_object(graveyard& g, const std::shared_ptr<element_type>& obj,
+                                      const char* facility, A&&... fields) {
+    auto& header = header_of(obj, facility);
+    return find_or_append(g, header, obj, identity_hash(&header), same_object,
+                          std::forward<A>(fields)...);
+  }
+
+  // What an insertion returns for `placed` (its entry, and whether it was added): an iterator
+  // that takes its value on first use.
+  std::pair<iterator, bool> inserted(std::pair<node*, bool> placed) noexcept {
+    return {iterator::inserted(&table_, *placed.first), placed.second};
+  }
+
+  // Removes the entry that `find()` gives once the posted deaths are applied, if any; returns
+  // the number removed (0 or 1).
+  template <class Find>
+  size_type erase_found(Find find) {
+    graveyard g;
+    table_.settle(g);
+    auto* n = find();
+    if (!n) return 0;
+    table_.erase(n, g);
+    return 1;
+  }
+
+  // Removes the newest entry whose object is alive and returns item(element, fields) for it
+  // (item may move from the fields). Entries passed on the way, whose objects died since the
+  // posted deaths were applied, are removed too. Throws std::out_of_range(`empty`) if none is.
+  template <class Item>
+  auto pop_newest(const char* empty, Item item) {
+    graveyard g;
+    for (;;) {
+      table_.settle(g);
+      auto* n = table_.last();
+      if (!n) throw std::out_of_range(empty);
+      auto element = n->lock_element();
+      const bool alive = element != nullptr;
+      auto result = item(std::move(element), n->fields());
+      table_.erase(n, g);
+      if (alive) return result;  // else it died after settle(): try the next one
     }
   }
 
