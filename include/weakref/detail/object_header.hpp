@@ -295,10 +295,13 @@ class WEAKREF_PROCESS_WIDE object_header {
     for (auto* node = head; node;) {
       auto* next = node->next_;
       node->prev_ = node->next_ = nullptr;
-      if (node->callback_pending_.exchange(false, std::memory_order_acq_rel) &&
-          node->try_retain()) {
-        *tail = node;
-        tail = &node->next_;
+      // A load, then a store: every writer of the flag holds this lock, or only clears it.
+      if (node->callback_pending_.load(std::memory_order_acquire)) {
+        node->callback_pending_.store(false, std::memory_order_relaxed);
+        if (node->try_retain()) {
+          *tail = node;
+          tail = &node->next_;
+        }
       }
       // Last: a release() on another thread that sees it may delete the node at once.
       node->linked_.store(false, std::memory_order_release);
