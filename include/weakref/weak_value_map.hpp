@@ -143,7 +143,7 @@ class weak_value_map
     graveyard g;
     for (;;) {  // if the present value dies meanwhile, the next place() replaces it
       auto [n, added] = place(g, key, value, false);
-      if (added) return {iterator::inserted(&table_, *n), true};
+      if (added) return inserted({n, true});
       if (auto it = iterator::exactly(&table_, *n); it != end()) return {it, false};
     }
   }

@@ -18,6 +18,11 @@ namespace weakref::detail {
 class object_header;
 class node_handle;
 
+// Defined with the collector (gc_registry.hpp): whether a collection leaves the tracked object
+// of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether
+// the caller holds a strong reference it has just taken.
+inline bool gc_admits(const object_header& header, bool locked) noexcept;
+
 // What a weak reference object is, for canonical sharing (CPython: callback-less refs and
 // proxies are shared per object; everything else is its own object).
 enum class node_kind : unsigned char { canonical_ref, canonical_proxy, other };
@@ -61,6 +66,10 @@ class alignas(8) weakref_node {
  private:
   friend class object_header;
   friend class gc_collector;
+  // Empties `owner` if a collection condemned the (tracked) object.
+  [[gnu::noinline]] void admit(std::shared_ptr<const void>& owner) const noexcept {
+    if (owner && !gc_admits(*header_, true)) owner.reset();
+  }
   // Runs the callback. Called once, after every weak reference to the object is dead.
   virtual void fire() {}
   virtual std::string_view where() const noexcept { return "weakref callback"; }
@@ -75,6 +84,18 @@ class alignas(8) weakref_node {
   // death has unlinked without taking the lock (detach_all stores false as its last access).
   std::atomic<bool> linked_{false};
   std::atomic<bool> callback_pending_;
+
+ protected:
+  // Whether `n` handles are all there are. Exact only when nobody can take a new one: the
+  // node is unlinked and the caller holds some of its handles. Acquires, so that the other
+  // handles' last uses happen before whatever the caller does next (delete the node).
+  bool handles_are(std::size_t n) const noexcept {
+    return handles_.load(std::memory_order_acquire) == n;
+  }
+  // fire() keeps the extra handle that detach_all() took for the call (an entry node hands it
+  // to its container's inbox), so fire_chain() does not release it: two atomic operations
+  // fewer per entry a death removes.
+  bool fire_keeps_handle_ = false;
 };
 
 // A node whose callback is `fire_`, a callable taking the node (which it may wrap in a handle).
@@ -317,26 +338,24 @@ class WEAKREF_PROCESS_WIDE object_header {
       auto* node = calls;
       calls = node->next_;
       node->next_ = nullptr;
+      bool keeps_handle = node->fire_keeps_handle_;
       try {
         node->fire();
       } catch (...) {
         report_unraisable(std::current_exception(), node->where());
       }
-      node->release();
+      if (!keeps_handle) node->release();
     }
   }
 
   std::atomic<std::uintptr_t> state_{0};
 };
 
-// Defined with the collector (gc_registry.hpp): whether a collection leaves the tracked object
-// of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether
-// the caller holds a strong reference it has just taken.
-inline bool gc_admits(const object_header& header, bool locked) noexcept;
-
-inline std::shared_ptr<const void> weakref_node::lock() const noexcept {
+// Inlined into every lookup; the tracked case (a collection may be deciding) is out of line.
+[[gnu::always_inline]] inline std::shared_ptr<const void> weakref_node::lock() const noexcept {
   auto owner = owner_.lock();
-  if (owner && header_->tracked() && !gc_admits(*header_, true)) owner.reset();
+  if (header_->tracked()) [[unlikely]]
+    admit(owner);
   return owner;
 }
 

@@ -155,7 +155,9 @@ class table_container {
   // What an insertion returns for `placed` (its entry, and whether it was added): an iterator
   // that takes its value on first use.
   std::pair<iterator, bool> inserted(std::pair<node*, bool> placed) noexcept {
-    return {iterator::inserted(&table_, *placed.first), placed.second};
+    return {std::piecewise_construct,
+            std::forward_as_tuple(&table_, *placed.first, typename iterator::inserted_at{}),
+            std::forward_as_tuple(placed.second)};
   }
 
   // Removes the entry that `find()` gives once the posted deaths are applied, if any; returns

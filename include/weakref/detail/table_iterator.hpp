@@ -56,10 +56,12 @@ class table_iterator : table_cursor<Fields> {
     return it;
   }
   // An iterator at entry `n`, just inserted; it takes its value on first use (see above).
-  static table_iterator inserted(weak_table<Fields>* table, node& n) noexcept {
-    table_iterator it(table);
-    it.hold(n.position);
-    return it;
+  // Constructed in place (std::piecewise_construct): moving an iterator takes the table's
+  // iterator lock.
+  struct inserted_at {};
+  table_iterator(weak_table<Fields>* table, node& n, inserted_at) noexcept
+      : cursor(table, n.position) {
+    table_->cursors().add_exclusive(*this);
   }
   table_iterator(const table_iterator& other) noexcept
       : cursor(other.table_, other.i_), current_(other.current_) {

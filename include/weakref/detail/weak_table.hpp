@@ -75,8 +75,9 @@ class weak_table {
   // Nodes taken out of the table, in the order taken; destroying the graveyard destroys their
   // fields and lets the nodes go. Declare it first in a changing operation: it is destroyed
   // after the operation's last use of the table. (weakref::cache declares it before taking its
-  // shard's lock, so no user destructor runs under the lock.) It holds a reference to the
-  // inbox, which a node's retire() may use after the table is gone.
+  // shard's lock, so no user destructor runs under the lock.) While it keeps a node that
+  // may still post, it holds a reference to the inbox, which that node's retire() may use after
+  // the table is gone.
   class graveyard {
    public:
     graveyard() noexcept = default;
@@ -92,7 +93,7 @@ class weak_table {
     // Out of the order, a node's position is free: it chains the graveyard. (A late post of
     // such a node reads it as an out-of-range position, and is ignored.)
     void keep(node* n, death_inbox* inbox) noexcept {
-      if (!first_) {
+      if (!inbox_ && !n->unlinked_) {  // only such a node's retire() may use the inbox
         inbox->retain();
         inbox_ = inbox;
       }
@@ -110,7 +111,7 @@ class weak_table {
         if (!first_) last_ = nullptr;
         drop(n);  // user code: may take more nodes out of this table into another graveyard
       }
-      std::exchange(inbox_, nullptr)->release();
+      if (inbox_) std::exchange(inbox_, nullptr)->release();
     }
     node* first_ = nullptr;
     node* last_ = nullptr;
@@ -255,8 +256,12 @@ class weak_table {
     do {
       while (dead) {
         auto* next = dead->next_dead;
-        if (holds(dead)) remove(static_cast<node*>(dead), g);
-        dead->release();  // the inbox's handle; the table's keeps a node in `g` alive
+        if (holds(dead)) {
+          dead->take_post();
+          remove(static_cast<node*>(dead), g);
+        } else {
+          dead->release();  // the inbox's handle of a stale post: the table no longer holds it
+        }
         dead = next;
       }
     } while ((dead = inbox_->take()));
