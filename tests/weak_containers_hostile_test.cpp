@@ -11,12 +11,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "weakref/make_shared.hpp"
+#include "weakref/ref.hpp"
 #include "weakref/weak_key_map.hpp"
 #include "weakref/weak_set.hpp"
 #include "weakref/weak_value_map.hpp"
@@ -205,6 +207,79 @@ TEST(hostile_fields, values_let_go_after_an_iterator_may_iterate_the_map) {
   EXPECT_EQ(map.erase(make_bomb()), 0u);  // the first changing operation after it lets them go
   EXPECT_EQ(destroyed, 20);
   EXPECT_EQ(map.size(), 0u);
+}
+
+// popitem() passes the newest entry when its object died after the posted deaths were
+// applied: here it is called from a callback of the dying key (a newer weak reference, so it
+// runs before the map's entry posts). The dead entry's value is destroyed only after
+// popitem's last use of the map, though it destroys the map (owned by a unique_ptr, so
+// ASan sees a later use).
+TEST(hostile_fields, popitem_passing_a_dead_key_whose_value_destroys_the_weak_key_map) {
+  using map = weakref::weak_key_map<bomb, fuse>;
+  auto container = std::make_unique<map>();
+  auto older = make_bomb();
+  auto newest = make_bomb();
+  (*container)[older] = fuse();
+  (*container)[newest] = fuse([&] { container.reset(); });
+  std::optional<std::pair<bomb_ptr, fuse>> popped;
+  weakref::ref<bomb> watch(newest, [&] { popped = container->popitem(); });
+  newest.reset();  // the callback pops: past the dead entry, to the older one
+  ASSERT_TRUE(popped.has_value());
+  EXPECT_EQ(popped->first, older);
+  EXPECT_EQ(container, nullptr);
+}
+
+TEST(hostile_fields, popitem_passing_a_dead_value_whose_key_destroys_the_weak_value_map) {
+  using map = weakref::weak_value_map<fuse, bomb, fuse_hash>;
+  auto container = std::make_unique<map>();
+  auto value = make_bomb();
+  container->insert_or_assign(fuse([&] { container.reset(); }), value);
+  bool empty = false;
+  weakref::ref<bomb> watch(value, [&] {
+    try {
+      container->popitem();
+    } catch (const std::out_of_range&) {
+      empty = true;  // its only entry was dead
+    }
+  });
+  value.reset();
+  EXPECT_TRUE(empty);
+  EXPECT_EQ(container, nullptr);
+}
+
+// The non-const keys(), values(), items() and keyrefs() apply the posted deaths first; when a
+// dead entry's field destroys the map there, they return nothing and read no more.
+template <class Map, class Arm, class Read>
+void read_after_a_destroying_death(Arm arm, Read read) {
+  auto container = std::make_unique<Map>();
+  auto obj = make_bomb();
+  arm(*container, obj, [&] { container.reset(); });
+  obj.reset();  // posted
+  ASSERT_NE(container, nullptr);
+  EXPECT_TRUE(read(*container).empty());
+  EXPECT_EQ(container, nullptr);
+}
+
+TEST(hostile_fields, weak_key_map_listings_after_a_death_that_destroys_the_map) {
+  using map = weakref::weak_key_map<bomb, fuse>;
+  auto arm = [](map& m, const bomb_ptr& key, std::function<void()> f) {
+    m[key] = fuse(std::move(f));
+  };
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.keys(); });
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.values(); });
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.items(); });
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.keyrefs(); });
+}
+
+TEST(hostile_fields, weak_value_map_listings_after_a_death_that_destroys_the_map) {
+  using map = weakref::weak_value_map<fuse, bomb, fuse_hash>;
+  auto arm = [](map& m, const bomb_ptr& value, std::function<void()> f) {
+    m.insert_or_assign(fuse(std::move(f)), value);
+  };
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.keys(); });
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.values(); });
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.items(); });
+  read_after_a_destroying_death<map>(arm, [](map& m) { return m.valuerefs(); });
 }
 
 // Reading members change nothing: size() leaves a dead entry's value alone.

@@ -217,21 +217,22 @@ class weak_key_map
     return collect_each([](auto& kv) { return std::pair<key_type, V>(kv.first, kv.second); });
   }
 
-  // Non-const: after applying the posted deaths (as size() does), so CPython-exact.
+  // Non-const: after applying the posted deaths (as size() does), so CPython-exact; empty if
+  // a destructor run meanwhile destroyed the map.
   std::vector<ref<K>> keyrefs() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).keyrefs();
   }
   std::vector<key_type> keys() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).keys();
   }
   std::vector<V> values() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).values();
   }
   std::vector<std::pair<key_type, V>> items() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).items();
   }
 

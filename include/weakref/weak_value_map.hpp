@@ -227,21 +227,22 @@ class weak_value_map
         [](auto& kv) { return std::pair<K, std::shared_ptr<V>>(kv.first, kv.second); });
   }
 
-  // Non-const: after applying the posted deaths (as size() does), so CPython-exact.
+  // Non-const: after applying the posted deaths (as size() does), so CPython-exact; empty if
+  // a destructor run meanwhile destroyed the map.
   std::vector<ref<V>> valuerefs() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).valuerefs();
   }
   std::vector<K> keys() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).keys();
   }
   std::vector<std::shared_ptr<V>> values() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).values();
   }
   std::vector<std::pair<K, std::shared_ptr<V>>> items() {
-    this->tidy();
+    if (!this->tidy()) return {};
     return std::as_const(*this).items();
   }
 

@@ -174,7 +174,9 @@ class table_container {
 
   // Removes the newest entry whose object is alive and returns item(element, fields) for it
   // (item may move from the fields). Entries passed on the way, whose objects died since the
-  // posted deaths were applied, are removed too. Throws std::out_of_range(`empty`) if none is.
+  // posted deaths were applied (a callback of the dying object may pop), are removed too, with
+  // their fields untouched: into the graveyard, so their destructors run after the last use of
+  // the table. Throws std::out_of_range(`empty`) if none is.
   template <class Item>
   auto pop_newest(const char* empty, Item item) {
     graveyard g;
@@ -182,11 +184,12 @@ class table_container {
       table_.settle(g);
       auto* n = table_.last();
       if (!n) throw std::out_of_range(empty);
-      auto element = n->lock_element();
-      const bool alive = element != nullptr;
-      auto result = item(std::move(element), n->fields());
-      table_.erase(n, g);
-      if (alive) return result;  // else it died after settle(): try the next one
+      if (auto element = n->lock_element()) {
+        auto result = item(std::move(element), n->fields());
+        table_.erase(n, g);
+        return result;  // what it moved from is destroyed with the graveyard, after the table
+      }
+      table_.erase(n, g);  // it died after settle(): try the next one
     }
   }
 
