@@ -347,4 +347,26 @@ TEST(finalize, a_function_may_create_finalizers_while_it_runs_at_death) {
   EXPECT_EQ(inner_runs, 100);
 }
 
+// getweakrefs lists a finalizer as a ref<T> to its node, which may outlive the finalizer and
+// its object: the death runs it (or finds it over) and clears the ref's callback, as CPython
+// does; the ref frees the node when it goes (AddressSanitizer: no leak, no double free).
+TEST(finalize, a_ref_from_getweakrefs_outlives_its_finalizer) {
+  for (const bool called_first : {false, true}) {
+    auto obj = weakref::make_shared<int>(0);
+    int runs = 0;
+    weakref::finalize f(obj, [&runs] { ++runs; });
+    auto refs = weakref::getweakrefs(obj);
+    ASSERT_EQ(refs.size(), 1u);
+    EXPECT_TRUE(refs[0].has_callback());
+    if (called_first) {
+      EXPECT_TRUE(f());
+    }
+    f = weakref::finalize();
+    obj.reset();
+    EXPECT_EQ(runs, 1) << called_first;
+    EXPECT_EQ(refs[0](), nullptr);
+    EXPECT_FALSE(refs[0].has_callback());
+  }
+}
+
 }  // namespace

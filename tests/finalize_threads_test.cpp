@@ -1,7 +1,7 @@
 // Tests for weakref::finalize across threads: a call racing with the object's death on another
 // thread runs func exactly once, and f() returns true exactly when it ran func; creations on two
 // threads (each pushing onto the registry and sweeping it) while a third detaches, or runs the
-// exit path.
+// exit path; a ref from getweakrefs dropped on another thread while the object dies.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -243,6 +243,34 @@ TEST(finalize_threads, creations_on_two_threads_while_a_third_runs_the_exit_path
       },
       testing::ExitedWithCode(0), "");
   GTEST_FLAG_SET(death_test_style, style);
+}
+
+// The death deletes a finalizer's node outright when its handles are the finalizer's and its
+// own; a ref to the node (from getweakrefs) dropped on another thread at the same time must
+// either be seen (and the node released twice) or have gone first. Each round races the two.
+TEST(finalize_threads, a_ref_to_the_node_dropped_while_the_object_dies) {
+  constexpr int kRounds = 2000;
+  std::atomic<int> runs{0};
+  std::atomic<int> published{0};
+  std::atomic<int> dropped{0};
+  std::vector<weakref::ref<int>> handoff;  // written before `published`, read after
+  std::thread dropper([&] {
+    for (int round = 1; round <= kRounds; ++round) {
+      while (published.load() != round) std::this_thread::yield();
+      handoff.clear();
+      dropped.store(round);
+    }
+  });
+  for (int round = 1; round <= kRounds; ++round) {
+    auto obj = weakref::make_shared<int>(round);
+    static_cast<void>(weakref::finalize(obj, [&runs] { runs.fetch_add(1); }));
+    handoff = weakref::getweakrefs(obj);
+    published.store(round);
+    obj.reset();  // races with the dropper's handoff.clear()
+    while (dropped.load() != round) std::this_thread::yield();
+  }
+  dropper.join();
+  EXPECT_EQ(runs.load(), kRounds);
 }
 
 }  // namespace

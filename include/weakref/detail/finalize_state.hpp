@@ -54,7 +54,9 @@ class finalizer {
 
   // Runs the function if this call is the one that ends the finalizer; returns whether it ran.
   // The caller holds a reference to *this.
-  bool run() { return run(*this); }
+  bool run() {
+    return run(*this, [this]() noexcept { node_->release(); });
+  }
 
   // Only while the object lives: once it is dying, the finalizer is a callback on its way
   // (CPython's detach() answers None then, and the function still runs).
@@ -66,7 +68,7 @@ class finalizer {
     while (inspecting_.exchange(true)) std::this_thread::yield();  // one detach at a time
     bool won = !claimed_.load() && node_->alive() && claim();
     inspecting_.store(false, std::memory_order_release);
-    if (won) end(*this);
+    if (won) end(*this, [this]() noexcept { node_->release(); });
     return won;
   }
 
@@ -94,18 +96,19 @@ class finalizer {
  protected:
   // run() and end() for `self`, a finalizer or its final type: the node calls them on the
   // latter, so that the function and the payload's destruction are called directly.
-  template <class Self>
-  static inline bool run(Self& self);
+  // `drop_node()` lets go of the finalizer's handle to its node.
+  template <class Self, class DropNode>
+  static inline bool run(Self& self, DropNode drop_node);
 
   // By the claimer, which holds a reference to *this. The function, its arguments and the node
   // (with its weak_ptr to the object) go as soon as the finalizer is over, so that a finished
   // finalizer (kept by a handle, or by the registry until its next sweep) does not keep the
   // object's block allocated.
-  template <class Self>
-  static void end(Self& self) noexcept {
+  template <class Self, class DropNode>
+  static void end(Self& self, DropNode drop_node) noexcept {
     self.drop_payload();
     while (self.inspecting_.load()) std::this_thread::yield();  // a detach() reads the node
-    self.node_->release();  // the finalizer's handle to its node
+    drop_node();
   }
 
  private:
@@ -252,13 +255,14 @@ class finalizer_registry {
 };
 static_assert(std::is_trivially_destructible_v<finalizer_registry>);
 
-template <class Self>
-inline bool finalizer::run(Self& self) {
+template <class Self, class DropNode>
+inline bool finalizer::run(Self& self, DropNode drop_node) {
   if (!self.claim()) return false;
   struct ender {
     Self& self;
-    ~ender() { end(self); }
-  } guard{self};
+    DropNode& drop_node;
+    ~ender() { end(self, drop_node); }
+  } guard{self, drop_node};
   if (finalizer_registry::instance().shut_down()) return false;  // CPython: _shutdown
   self.call();
   return true;
@@ -271,13 +275,37 @@ template <class State>
 class finalizer_node final : public weakref_node {
  public:
   finalizer_node(object_header& header, std::weak_ptr<const void> owner) noexcept
-      : weakref_node(header, std::move(owner), node_kind::other, true) {}
+      : weakref_node(header, std::move(owner), node_kind::other, true) {
+    fire_keeps_handle_ = true;  // fire() lets go of the death's handle itself
+  }
 
   static void* operator new(std::size_t) = delete;  // made in place by State::create only
   static void operator delete(void* block) noexcept { State::of_block(block)->node_destroyed(); }
 
  private:
-  void fire() override { State::run_final(*State::of_block(this)); }
+  // At the death, which unlinked the node and took a handle for this call. When the death
+  // claims the finalizer, it lets go of that handle with the finalizer's own: if the two are
+  // all there are (no getweakrefs handle), nobody can take another, and the node is deleted
+  // outright, without an atomic operation. Otherwise (lost the claim) it drops the death's.
+  // The node may be gone when the function's exception arrives, so it is reported here: the
+  // death's loop would ask the node where it came from.
+  void fire() override {
+    bool dropped = false;
+    try {
+      State::run_final(*State::of_block(this), [this, &dropped]() noexcept {
+        dropped = true;
+        if (handles_are(2)) {
+          delete this;
+        } else {
+          release();
+          release();
+        }
+      });
+    } catch (...) {
+      report_unraisable(std::current_exception(), "finalize");
+    }
+    if (!dropped) release();
+  }
   std::string_view where() const noexcept override { return "finalize"; }
 };
 
@@ -312,7 +340,10 @@ class payload_finalizer final : public finalizer {
     return state;
   }
 
-  static bool run_final(payload_finalizer& self) { return run(self); }
+  template <class DropNode>
+  static bool run_final(payload_finalizer& self, DropNode drop_node) {
+    return run(self, drop_node);
+  }
 
   static payload_finalizer* of_block(void* block) noexcept {
     return std::launder(reinterpret_cast<payload_finalizer*>(address(block) + state_offset()));
