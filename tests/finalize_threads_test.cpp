@@ -86,6 +86,27 @@ TEST(finalize_threads, call_racing_with_death_runs_it_exactly_once) {
 
 namespace {
 
+// Runs `body` while another thread calls the exit run directly, over and over, then makes one
+// last exit run (for the finalizers made after the other thread's last one). Returns how many
+// exit runs the other thread made. For a child process: after an exit run no finalizer runs.
+template <class Body>
+int with_exit_runs_alongside(Body body) {
+  auto& registry = weakref::detail::finalizer_registry::instance();
+  std::atomic<bool> stop{false};
+  std::atomic<int> exit_runs{0};
+  std::thread exit_runner([&] {
+    while (!stop.load()) {
+      registry.run_at_exit();
+      exit_runs.fetch_add(1);
+    }
+  });
+  body();
+  stop.store(true);
+  exit_runner.join();
+  registry.run_at_exit();
+  return exit_runs.load();
+}
+
 // The exit run (here called directly, on another thread, over and over) may claim a finalizer
 // the moment it is registered, and release its node. The constructor links the node before
 // registering it, so it never links a node already freed (AddressSanitizer: heap-use-after-
@@ -99,25 +120,16 @@ TEST(finalize_threads, an_exit_run_on_another_thread_while_finalizers_are_create
   EXPECT_EXIT(
       {
         auto obj = weakref::make_shared<int>(0);
-        std::atomic<bool> stop{false};
-        std::atomic<int> exit_runs{0};
-        std::thread exit_runner([&] {
-          while (!stop.load()) {
-            weakref::detail::finalizer_registry::instance().run_at_exit();
-            exit_runs.fetch_add(1);
+        int exit_runs = with_exit_runs_alongside([&] {
+          const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+          int created = 0;
+          while (std::chrono::steady_clock::now() < until || created < 2000) {
+            weakref::finalize f(obj, [] {});
+            ++created;
           }
         });
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
-        int created = 0;
-        while (std::chrono::steady_clock::now() < until || created < 2000) {
-          weakref::finalize f(obj, [] {});
-          ++created;
-        }
-        stop.store(true);
-        exit_runner.join();
-        weakref::detail::finalizer_registry::instance().run_at_exit();  // the last ones
         // Every finalizer is over (the exit runs claimed them); none is linked any more.
-        std::exit(exit_runs.load() > 0 && weakref::getweakrefcount(obj) == 0 ? 0 : 1);
+        std::exit(exit_runs > 0 && weakref::getweakrefcount(obj) == 0 ? 0 : 1);
       },
       testing::ExitedWithCode(0), "");
   GTEST_FLAG_SET(death_test_style, style);
@@ -209,14 +221,6 @@ TEST(finalize_threads, creations_on_two_threads_while_a_third_runs_the_exit_path
       {
         constexpr int kPerThread = 20000;
         auto runs = std::make_unique<std::atomic<int>[]>(2 * kPerThread);
-        std::atomic<bool> stop{false};
-        std::atomic<int> exit_runs{0};
-        std::thread exit_runner([&] {
-          while (!stop.load()) {
-            weakref::detail::finalizer_registry::instance().run_at_exit();
-            exit_runs.fetch_add(1);
-          }
-        });
         std::vector<std::shared_ptr<int>> kept[2];
         const auto create = [&](int t) {
           for (int i = 0; i < kPerThread; ++i) {
@@ -227,14 +231,13 @@ TEST(finalize_threads, creations_on_two_threads_while_a_third_runs_the_exit_path
             if (i % 3 == 0) f.detach();
           }
         };
-        std::thread first(create, 0);
-        std::thread second(create, 1);
-        first.join();
-        second.join();
-        stop.store(true);
-        exit_runner.join();
-        weakref::detail::finalizer_registry::instance().run_at_exit();  // the last ones
-        bool ok = exit_runs.load() > 0;
+        int exit_runs = with_exit_runs_alongside([&] {
+          std::thread first(create, 0);
+          std::thread second(create, 1);
+          first.join();
+          second.join();
+        });
+        bool ok = exit_runs > 0;
         for (int i = 0; i < 2 * kPerThread; ++i) ok &= runs[static_cast<std::size_t>(i)] <= 1;
         for (auto& objects : kept) {
           for (auto& obj : objects) ok &= weakref::getweakrefcount(obj) == 0;  // all over
