@@ -322,7 +322,8 @@ class weak_table {
     } else {
       n->removed = true;
       ++deferred_;
-      if (n->header().unlink_if_sole(n)) n->unlinked_ = true;  // as CPython's del d[k]
+      // As CPython's del d[k]. A node its death posted is unlinked already (take_post).
+      if (!n->unlinked_ && n->header().unlink_if_sole(n)) n->unlinked_ = true;
     }
   }
 
