@@ -12,10 +12,13 @@
 //                           vs std::make_shared, k weak_ptrs, release, k std::function calls
 //   mt.ref.lock             two threads lock refs to one object          (contended)
 //   mt.ref.create_callback  two threads make and drop callback refs to one object (contended)
+//   mt.floor.callback_ref   what any design pays for that (see callback_ref_floor) vs the same
+//                           weak_ptr baseline: the lower bound of mt.ref.create_callback
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -176,6 +179,39 @@ void contended_create_callback(benchmark::State& state, Side side) {
   }
 }
 
+// The least any weak reference with a callback costs beside a std::weak_ptr, by hand: the
+// node that stores the callback (new + delete of a node's size), its own weak_ptr (lock()
+// must cost what weak_ptr::lock() costs), one atomic read-modify-write on a word inside the
+// object's allocation (as our header is) to link it into the object's list, since threads link
+// at once, and one on the node to decide who frees it when it is dropped. Unlinking is left
+// out (a design could defer it), so this bounds every design from below. The base side is
+// mt.ref.create_callback's baseline.
+struct floor_object {
+  std::atomic<std::uintptr_t> list{0};
+};
+
+template <class Side>
+void callback_ref_floor(benchmark::State& state, Side) {
+  static const auto obj = std::make_shared<floor_object>();
+  struct node {
+    std::weak_ptr<floor_object> owner;
+    std::atomic<std::size_t> handles{1};
+    void* links[2] = {};
+    char callback[48] = {};  // callback_node's size, less the fields above and a vtable
+  };
+  for (auto _ : state) {
+    if constexpr (Side::value) {
+      auto* n = new node{obj};
+      obj->list.fetch_add(1, std::memory_order_acq_rel);  // link
+      benchmark::DoNotOptimize(n);
+      if (n->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) delete n;  // the last handle
+    } else {
+      std::weak_ptr<floor_object> w(obj);
+      benchmark::DoNotOptimize(w);
+    }
+  }
+}
+
 void register_benchmarks() {
   register_pair("ref.lock", [](auto& s, auto side) { lock(s, side, true); });
   register_pair("ref.lock_dead", [](auto& s, auto side) { lock(s, side, false); });
@@ -193,6 +229,9 @@ void register_benchmarks() {
   }).apply([](auto* b) { b->Threads(2); });
   register_pair("mt.ref.create_callback", [](auto& s, auto side) {
     contended_create_callback(s, side);
+  }).apply([](auto* b) { b->Threads(2); });
+  register_pair("mt.floor.callback_ref", [](auto& s, auto side) {
+    callback_ref_floor(s, side);
   }).apply([](auto* b) { b->Threads(2); });
 }
 
