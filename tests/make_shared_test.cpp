@@ -167,6 +167,17 @@ struct destroying_allocator {
 struct alignas(64) over_aligned_tracked : tracked {
   using tracked::tracked;
 };
+// Its end is not aligned for the hook that follows it in the block.
+struct odd_sized_tracked : tracked {
+  using tracked::tracked;
+  char tail[3] = {};
+};
+#pragma pack(push, 1)
+struct packed_tracked : tracked {
+  using tracked::tracked;
+  char tail[5] = {};
+};
+#pragma pack(pop)
 
 // As std::allocate_shared: the object is destroyed with allocator_traits<A>::destroy, A being
 // the allocator rebound to T, after the callbacks; the allocator copy kept for it goes too.
@@ -193,6 +204,9 @@ void expect_destroyed_through_the_allocator() {
 TEST(make_shared, allocate_shared_destroys_with_the_allocators_destroy) {
   expect_destroyed_through_the_allocator<tracked>();
   expect_destroyed_through_the_allocator<over_aligned_tracked>();
+  expect_destroyed_through_the_allocator<odd_sized_tracked>();
+  expect_destroyed_through_the_allocator<packed_tracked>();
+  expect_destroyed_through_the_allocator<const tracked>();
 }
 
 }  // namespace

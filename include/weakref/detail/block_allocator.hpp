@@ -38,8 +38,7 @@ concept has_own_destroy = requires(Alloc& alloc, T* p) {
 // Where the allocator copy of a destroy_hook is: the first suitably aligned address after it.
 template <class Alloc>
 Alloc* allocator_after(destroy_hook& hook) noexcept {
-  auto end = reinterpret_cast<std::uintptr_t>(&hook) + sizeof(destroy_hook);
-  auto at = (end + alignof(Alloc) - 1) / alignof(Alloc) * alignof(Alloc);
+  auto* at = align_up(reinterpret_cast<std::byte*>(&hook) + sizeof(destroy_hook), alignof(Alloc));
   return std::launder(reinterpret_cast<Alloc*>(at));
 }
 

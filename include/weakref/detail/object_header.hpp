@@ -114,6 +114,13 @@ class callback_node final : public weakref_node {
   Fire fire_;
 };
 
+// The first address at or after `p` aligned to `align` (a power of two). Pointer arithmetic,
+// not an integer cast back to a pointer, so that the result keeps `p`'s provenance.
+inline std::byte* align_up(std::byte* p, std::size_t align) noexcept {
+  auto misalignment = reinterpret_cast<std::uintptr_t>(p) & (align - 1);
+  return misalignment ? p + (align - misalignment) : p;
+}
+
 // How an object whose allocator has its own destroy() is destroyed: weakref::allocate_shared
 // places this hook, and a copy of the allocator, after the object (block_allocator.hpp), since
 // the death hook knows only T. std::allocate_shared destroys with allocator_traits::destroy too.
@@ -123,8 +130,8 @@ struct destroy_hook {
   // The hook of `object`: the first suitably aligned address after it.
   template <class T>
   static destroy_hook& after(T* object) noexcept {
-    auto end = reinterpret_cast<std::uintptr_t>(object) + sizeof(T);
-    auto at = (end + alignof(destroy_hook) - 1) / alignof(destroy_hook) * alignof(destroy_hook);
+    auto* end = static_cast<std::byte*>(const_cast<void*>(static_cast<const void*>(object)));
+    auto* at = align_up(end + sizeof(T), alignof(destroy_hook));
     return *std::launder(reinterpret_cast<destroy_hook*>(at));
   }
 };
@@ -153,7 +160,7 @@ class WEAKREF_PROCESS_WIDE object_header {
     if ((state & ~fixed_bits) != 0) expire();
     if (state & destroy_hook_bit) [[unlikely]] {
       auto& hook = destroy_hook::after(object);
-      hook.destroy(hook, object);
+      hook.destroy(hook, const_cast<void*>(static_cast<const void*>(object)));
     } else {
       object->~T();
     }
@@ -255,6 +262,7 @@ class WEAKREF_PROCESS_WIDE object_header {
       if ((state & locked_bit) == 0 &&
           state_.compare_exchange_weak(state, state | locked_bit, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): the word is a tagged pointer
         return reinterpret_cast<weakref_node*>(state & ~flag_bits);
       }
       if (spins >= 64) std::this_thread::yield();

@@ -91,7 +91,7 @@ class table_index {
     return reinterpret_cast<std::uintptr_t>(n) | tag_of(n->hash);
   }
   static Node* node_in(std::uintptr_t slot) noexcept {
-    return reinterpret_cast<Node*>(slot & ~tag_mask);
+    return reinterpret_cast<Node*>(slot & ~tag_mask);  // NOLINT(performance-no-int-to-ptr): tagged
   }
 
   std::size_t home(std::uint64_t hash) const noexcept {

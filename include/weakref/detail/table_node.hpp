@@ -45,7 +45,9 @@ class death_inbox {
   // Not the address of a static: each shared library built with hidden visibility would have
   // its own, and a container closed by one library's code must refuse the posts of another's.
   // No node is at an odd address.
-  static entry_node* closed() noexcept { return reinterpret_cast<entry_node*>(std::uintptr_t{1}); }
+  static entry_node* closed() noexcept {
+    return reinterpret_cast<entry_node*>(std::uintptr_t{1});  // NOLINT(performance-no-int-to-ptr)
+  }
   std::atomic<entry_node*> head_{nullptr};
   std::atomic<std::size_t> refs_{1};
 };

@@ -107,6 +107,7 @@ class weak_table {
     }
     [[gnu::noinline]] void bury() noexcept {
       while (auto* n = std::exchange(first_, nullptr)) {
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): keep() chains the graveyard through it
         first_ = reinterpret_cast<node*>(n->position);
         if (!first_) last_ = nullptr;
         drop(n);  // user code: may take more nodes out of this table into another graveyard
