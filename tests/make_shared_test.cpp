@@ -117,6 +117,32 @@ TEST(make_shared, destructor_runs_once_when_the_last_owner_goes) {
   EXPECT_EQ(destroyed, 1);
 }
 
+// As std::make_shared<const T>: the object is built and destroyed as T, once; weak references
+// and callbacks work on the const pointer; the allocator is rebound to T (std::allocator<const
+// T> is ill-formed), and all memory comes from it.
+TEST(make_shared, makes_const_objects_as_std_make_shared_does) {
+  static_assert(
+      std::is_same_v<decltype(weakref::make_shared<const int>(1)), std::shared_ptr<const int>>);
+  int destroyed = 0;
+  auto p = weakref::make_shared<const tracked>(&destroyed);
+  EXPECT_TRUE(weakref::is_weakrefable(p));
+  int calls = 0;
+  weakref::ref<const tracked> r(p, [&] { ++calls; });
+  EXPECT_EQ(r.lock(), p);
+  p.reset();
+  EXPECT_EQ(destroyed, 1);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.lock(), nullptr);
+
+  alloc_stats stats;
+  {
+    auto q = weakref::allocate_shared<const int>(counting_allocator<char>(&stats), 7);
+    EXPECT_EQ(*q, 7);
+    EXPECT_EQ(stats.allocations, 1u);
+  }
+  EXPECT_EQ(stats.deallocations, 1u);
+}
+
 TEST(is_weakrefable, true_for_any_pointer_sharing_a_weakref_made_owner) {
   auto p = weakref::make_shared<derived>();
   static_assert(noexcept(weakref::is_weakrefable(p)));

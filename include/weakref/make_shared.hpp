@@ -55,22 +55,27 @@ inline constexpr gc_type gc_type_of{
 // Like std::allocate_shared: one allocation from `alloc` (rebound) holds the control block and
 // the object, which is constructed with std::allocator_traits<Alloc>::construct (so
 // uses-allocator construction works) and destroyed with std::allocator_traits<Alloc>::destroy,
-// both with a copy of `alloc` rebound to T. (An allocator with its own destroy() costs a copy
+// both with a copy of `alloc` rebound to T less const and volatile. T may be const, as for
+// std::make_shared<const T>. (An allocator with its own destroy() costs a copy
 // of it and a function pointer in the block; without one, destroy is ~T.) A T with a traverse
 // member (or a free traverse found by ADL) is tracked by the cycle collector (gc.hpp).
 // Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
 template <class T, class Alloc, class... Args>
 std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
   static_assert(!std::is_array_v<T>, "weakref::allocate_shared: arrays are not supported");
-  using object_allocator = typename std::allocator_traits<Alloc>::template rebind_alloc<T>;
-  using block_allocator = detail::block_allocator<T, T, object_allocator>;
-  using layout = detail::block_layout<T, object_allocator>;
+  // As std::allocate_shared: the allocator is rebound to T without const or volatile, and
+  // constructs and destroys the object as that type.
+  using object_type = std::remove_cv_t<T>;
+  using object_allocator =
+      typename std::allocator_traits<Alloc>::template rebind_alloc<object_type>;
+  using block_allocator = detail::block_allocator<object_type, object_type, object_allocator>;
+  using layout = detail::block_layout<object_type, object_allocator>;
   using unit_traits = std::allocator_traits<typename block_allocator::unit_allocator>;
 
   object_allocator objects(alloc);
   typename block_allocator::unit_allocator units(objects);
   auto* block = unit_traits::allocate(units, layout::units);
-  auto* object = static_cast<T*>(
+  auto* object = static_cast<object_type*>(
       static_cast<void*>(reinterpret_cast<std::byte*>(block) + layout::object_offset));
   try {
     std::allocator_traits<object_allocator>::construct(objects, object,
@@ -79,18 +84,18 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
     unit_traits::deallocate(units, block, layout::units);
     throw;
   }
-  if constexpr (detail::has_own_destroy<object_allocator, T>) {
+  if constexpr (detail::has_own_destroy<object_allocator, object_type>) {
     detail::place_destroy_hook(object, objects);
   }
   // Handing shared_ptr the constructed T* lets it wire enable_shared_from_this itself.
   std::shared_ptr<T> result(object, detail::object_header{}, block_allocator(objects, block));
-  if constexpr (detail::has_own_destroy<object_allocator, T>) {
+  if constexpr (detail::has_own_destroy<object_allocator, object_type>) {
     std::get_deleter<detail::object_header>(result)->set_destroy_hook();
   }
-  if constexpr (detail::is_traversable<T>) {
+  if constexpr (detail::is_traversable<object_type>) {
     detail::gc_track(
         result, reinterpret_cast<std::byte*>(block) + layout::prefix - sizeof(detail::gc_record),
-        detail::gc_type_of<T, object_allocator>);
+        detail::gc_type_of<object_type, object_allocator>);
   }
   return result;
 }
@@ -100,7 +105,8 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
 // Like std::make_shared<T>(args...), but the object can be weakly referenced.
 template <class T, class... Args>
 std::shared_ptr<T> make_shared(Args&&... args) {
-  return weakref::allocate_shared<T>(std::allocator<T>(), std::forward<Args>(args)...);
+  return weakref::allocate_shared<T>(std::allocator<std::remove_cv_t<T>>(),
+                                     std::forward<Args>(args)...);
 }
 
 // weakref::is_weakrefable(p)
