@@ -9,9 +9,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "support/mapping_conformance.hpp"
@@ -235,6 +238,66 @@ TEST_F(weak_value_map, inserting_a_value_not_made_by_weakref_make_shared_throws_
   EXPECT_THAT(type_error_message([&] { m.insert_or_assign("x", nullptr); }), HasSubstr("is empty"));
   EXPECT_THAT(m.keys(), ElementsAre("a"));
   EXPECT_EQ(m.get("a"), a);
+}
+
+// A key that counts how many were made, and a transparent hash and equality that also take an
+// int: lookups by int must find the keys without making one.
+struct counted_key {
+  explicit counted_key(int k) : id(k) { ++made; }
+  counted_key(const counted_key& other) : id(other.id) { ++made; }
+  int id;
+  static inline int made = 0;
+};
+struct id_hash {
+  using is_transparent = void;
+  std::size_t operator()(const counted_key& k) const { return std::hash<int>()(k.id); }
+  std::size_t operator()(int id) const { return std::hash<int>()(id); }
+};
+struct id_equal {
+  using is_transparent = void;
+  static int id_of(const counted_key& k) { return k.id; }
+  static int id_of(int id) { return id; }
+  bool operator()(const auto& a, const auto& b) const { return id_of(a) == id_of(b); }
+};
+
+template <class Map, class Key>
+concept looks_up_by = requires(Map& m, const Key& k) {
+  m.find(k);
+};
+
+// As std::unordered_map's (C++20): with a transparent Hash and KeyEqual, lookups take any key
+// type they accept; otherwise only K (and what converts to it).
+TEST_F(weak_value_map, transparent_hash_and_equal_look_up_keys_of_other_types) {
+  weakref::weak_value_map<counted_key, tracked, id_hash, id_equal> m;
+  auto a = make("a"), b = make("b"), c = make("c"), fallback = make("fallback");
+  m.insert_or_assign(counted_key(1), a);
+  m.insert_or_assign(counted_key(2), b);
+  m.insert_or_assign(counted_key(3), c);
+  counted_key::made = 0;
+  EXPECT_TRUE(m.contains(1));
+  EXPECT_FALSE(m.contains(4));
+  EXPECT_EQ(m.count(2), 1u);
+  EXPECT_EQ(m.find(2)->second, b);
+  EXPECT_EQ(m.find(4), m.end());
+  EXPECT_EQ(m.get(1), a);
+  EXPECT_EQ(m.get(4), nullptr);
+  EXPECT_EQ(m.get(4, fallback), fallback);
+  EXPECT_EQ(m.at(3), c);
+  EXPECT_THROW(m.at(4), std::out_of_range);
+  EXPECT_EQ(m.pop(3), c);
+  EXPECT_THROW(m.pop(3), std::out_of_range);
+  EXPECT_EQ(m.pop(3, fallback), fallback);
+  EXPECT_EQ(m.erase(2), 1u);
+  EXPECT_EQ(m.erase(2), 0u);
+  b.reset();
+  EXPECT_EQ(counted_key::made, 0);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(m.get(counted_key(1)), a);  // K itself still works
+
+  static_assert(looks_up_by<decltype(m), int>);
+  static_assert(looks_up_by<tmap, std::string>);
+  static_assert(looks_up_by<tmap, const char*>);        // converts to std::string
+  static_assert(!looks_up_by<tmap, std::string_view>);  // no transparent hash: K only
 }
 
 }  // namespace

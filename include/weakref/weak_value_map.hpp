@@ -47,6 +47,13 @@ struct value_map_fields {
   value_map_fields(std::in_place_t, Key&& k) : key(std::forward<Key>(k)) {}
   K key;
 };
+// Hash and KeyEqual accept keys of other types than K (std::unordered_map's heterogeneous
+// lookup, C++20).
+template <class Hash, class KeyEqual>
+concept transparent_lookup = requires {
+  typename Hash::is_transparent;
+  typename KeyEqual::is_transparent;
+};
 template <class K, class V>
 struct value_map_traits {
   using value_type = std::pair<const K&, std::shared_ptr<V>>;
@@ -64,7 +71,10 @@ struct value_map_traits {
 // assigning to an existing key keeps its place; popitem() removes the newest entry. Inserting a
 // value not made by weakref::make_shared throws type_error. Absent keys: get() gives nullptr;
 // at(), pop() and popitem() on an empty map throw std::out_of_range (Python: KeyError).
-// If Hash or KeyEqual throws, the map is unchanged.
+// If Hash or KeyEqual throws, the map is unchanged. With a transparent Hash and KeyEqual (both
+// define is_transparent), find, contains, count, get, at, erase and pop also take a key of
+// another type that they accept, as std::unordered_map's do: a std::string_view looks up
+// std::string keys without making a string. Equal keys must hash alike, whatever their type.
 template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
 class weak_value_map
     : detail::table_container<detail::value_map_fields<K, V>, detail::value_map_traits<K, V>> {
@@ -74,6 +84,11 @@ class weak_value_map
   using base::collect_each, base::erase_found, base::find_or_append, base::inserted,
       base::iterator_at, base::lock, base::pop_newest, base::table_;
   using typename base::graveyard, typename base::node;
+  // A key type other than K that the lookups take: any that Hash and KeyEqual accept, if they
+  // are transparent.
+  template <class Key>
+  static constexpr bool other_key =
+      detail::transparent_lookup<Hash, KeyEqual> && !std::is_same_v<std::remove_cvref_t<Key>, K>;
 
  public:
   using key_type = K;
@@ -116,23 +131,40 @@ class weak_value_map
     return *this;
   }
 
+  // Each lookup by key also comes as a template for other key types (heterogeneous lookup),
+  // present only with a transparent Hash and KeyEqual.
   bool contains(const K& key) const { return get(key) != nullptr; }
+  template <class Key>
+  requires other_key<Key>
+  bool contains(const Key& key) const { return get(key) != nullptr; }
   size_type count(const K& key) const { return contains(key); }
+  template <class Key>
+  requires other_key<Key> size_type count(const Key& key)
+  const { return contains(key); }
   iterator find(const K& key) const { return iterator_at(lookup(key)); }
+  template <class Key>
+  requires other_key<Key> iterator find(const Key& key)
+  const { return iterator_at(lookup(key)); }
 
   // Python: get(key) / get(key, default): the object, or nullptr / `fallback`.
-  std::shared_ptr<V> get(const K& key) const {
-    auto* n = lookup(key);
-    return n ? lock(*n) : nullptr;
-  }
+  std::shared_ptr<V> get(const K& key) const { return get_any(key); }
+  template <class Key>
+  requires other_key<Key> std::shared_ptr<V> get(const Key& key)
+  const { return get_any(key); }
   std::shared_ptr<V> get(const K& key, std::shared_ptr<V> fallback) const {
     auto value = get(key);
     return value ? value : fallback;
   }
-  std::shared_ptr<V> at(const K& key) const {
-    if (auto value = get(key)) return value;
-    throw std::out_of_range("weakref::weak_value_map::at: no such key");
+  template <class Key>
+  requires other_key<Key> std::shared_ptr<V> get(const Key& key, std::shared_ptr<V> fallback)
+  const {
+    auto value = get(key);
+    return value ? value : fallback;
   }
+  std::shared_ptr<V> at(const K& key) const { return at_any(key); }
+  template <class Key>
+  requires other_key<Key> std::shared_ptr<V> at(const Key& key)
+  const { return at_any(key); }
 
   std::pair<iterator, bool> insert(const std::pair<K, std::shared_ptr<V>>& item) {
     return try_emplace(item.first, item.second);
@@ -165,25 +197,23 @@ class weak_value_map
     }
   }
 
-  size_type erase(const K& key) {
-    auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
-    return erase_found([&] { return lookup(hash, key); });
+  size_type erase(const K& key) { return erase_any(key); }
+  template <class Key>
+  requires other_key<Key> &&(!std::is_convertible_v<const Key&, iterator>)size_type
+      erase(const Key& key) {
+    return erase_any(key);
   }
 
   // Python: pop(key) (std::out_of_range if absent or dead) and pop(key, default).
-  std::shared_ptr<V> pop(const K& key) {
-    if (auto value = pop(key, nullptr)) return value;
-    throw std::out_of_range("weakref::weak_value_map::pop: no such key");
-  }
+  std::shared_ptr<V> pop(const K& key) { return pop_any(key); }
+  template <class Key>
+  requires other_key<Key> std::shared_ptr<V> pop(const Key& key) { return pop_any(key); }
   std::shared_ptr<V> pop(const K& key, std::shared_ptr<V> fallback) {
-    auto hash = detail::mix_hash(hash_(key));
-    graveyard g;
-    table_.settle(g);
-    auto* n = lookup(hash, key);
-    if (!n) return fallback;
-    auto value = lock(*n);
-    table_.erase(n, g);
-    return value ? value : fallback;
+    return pop_any(key, std::move(fallback));
+  }
+  template <class Key>
+  requires other_key<Key> std::shared_ptr<V> pop(const Key& key, std::shared_ptr<V> fallback) {
+    return pop_any(key, std::move(fallback));
   }
   // Removes and returns the newest live entry. Throws std::out_of_range if empty.
   std::pair<K, std::shared_ptr<V>> popitem() {
@@ -258,7 +288,10 @@ class weak_value_map
 
  private:
   // The entry for `key`, or null. Reading only: it may be dead (its value is then null).
-  node* lookup(const K& key) const { return lookup(detail::mix_hash(hash_(key)), key); }
+  template <class Key>
+  node* lookup(const Key& key) const {
+    return lookup(detail::mix_hash(hash_(key)), key);
+  }
   template <class Key>
   node* lookup(std::uint64_t hash, const Key& key) const {
     return table_.find(hash, same_key(key));
@@ -267,6 +300,38 @@ class weak_value_map
   template <class Key>
   auto same_key(const Key& key) const {
     return [this, &key](const fields& f) { return equal_(f.key, key); };
+  }
+
+  template <class Key>
+  std::shared_ptr<V> get_any(const Key& key) const {
+    auto* n = lookup(key);
+    return n ? lock(*n) : nullptr;
+  }
+  template <class Key>
+  std::shared_ptr<V> at_any(const Key& key) const {
+    if (auto value = get_any(key)) return value;
+    throw std::out_of_range("weakref::weak_value_map::at: no such key");
+  }
+  template <class Key>
+  size_type erase_any(const Key& key) {
+    auto hash = detail::mix_hash(hash_(key));  // user code first: if it throws, nothing changed
+    return erase_found([&] { return lookup(hash, key); });
+  }
+  template <class Key>
+  std::shared_ptr<V> pop_any(const Key& key) {
+    if (auto value = pop_any(key, nullptr)) return value;
+    throw std::out_of_range("weakref::weak_value_map::pop: no such key");
+  }
+  template <class Key>
+  std::shared_ptr<V> pop_any(const Key& key, std::shared_ptr<V> fallback) {
+    auto hash = detail::mix_hash(hash_(key));
+    graveyard g;
+    table_.settle(g);
+    auto* n = lookup(hash, key);
+    if (!n) return fallback;
+    auto value = lock(*n);
+    table_.erase(n, g);
+    return value ? value : fallback;
   }
 
   // Puts `value` under `key`: appends if absent; if present, replaces the value when `assign`
