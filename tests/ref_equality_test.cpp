@@ -1,10 +1,12 @@
-// Tests for weakref::ref equality and hashing: == is owner identity, before and after death and
-// across element types; std::hash agrees with it, is stable across death, and makes refs usable
-// as unordered_set keys.
+// Tests for weakref::ref equality, hashing and order: == is owner identity, before and after
+// death and across element types; std::hash agrees with it, is stable across death, and makes
+// refs usable as unordered_set keys; owner_before orders them for std::set and std::map.
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <unordered_set>
 
 #include "support/multiple_bases.hpp"
@@ -77,6 +79,33 @@ TEST(ref, is_usable_as_unordered_set_key_before_and_after_death) {
   EXPECT_EQ(set.erase(ra), 1u);
   EXPECT_EQ(set.size(), 1u);
   EXPECT_EQ(set.begin()->lock(), b);
+}
+
+// owner_before orders owners as std::weak_ptr's does: a strict weak order whose equivalence
+// is ==, unchanged by a death, across element types, empty refs first.
+TEST(ref, owner_before_orders_owners_consistently_with_equality) {
+  auto a = weakref::make_shared<derived>(1);
+  auto b = weakref::make_shared<derived>(2);
+  ref<derived> ra(a), ra_cb(a, [] {}), rb(b), empty;
+  EXPECT_FALSE(ra.owner_before(ra_cb));
+  EXPECT_FALSE(ra_cb.owner_before(ra));
+  EXPECT_NE(ra.owner_before(rb), rb.owner_before(ra));
+  EXPECT_TRUE(empty.owner_before(ra));
+  EXPECT_FALSE(ra.owner_before(empty));
+  EXPECT_FALSE(empty.owner_before(ref<derived>()));
+  ref<base_b> rb_base(b);  // another element type, the same owner
+  EXPECT_FALSE(rb.owner_before(rb_base));
+  EXPECT_FALSE(rb_base.owner_before(rb));
+
+  std::set<ref<derived>, std::owner_less<>> set{ra, ra_cb, rb};
+  std::map<ref<derived>, int, std::owner_less<>> map{{ra, 1}, {rb, 2}};
+  EXPECT_EQ(set.size(), 2u);
+  bool a_first = ra.owner_before(rb);
+  a.reset();  // the order does not change with a death
+  EXPECT_EQ(ra.owner_before(rb), a_first);
+  EXPECT_TRUE(set.contains(ra));
+  EXPECT_EQ(map.at(ra), 1);
+  EXPECT_EQ(map.find(rb_base)->second, 2);  // owner_less<> is transparent
 }
 
 // same_ref is CPython's `is` between weakrefs: whether two handles share one weak reference

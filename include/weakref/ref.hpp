@@ -85,6 +85,15 @@ class ref {
     return std::hash<const void*>()(detail::handle_access::owner_id(*this));
   }
 
+  // An order on owners, as std::weak_ptr::owner_before: consistent with ==, and stable before
+  // and after the object's death, so refs can key a std::set or std::map through
+  // std::owner_less<>. Empty refs come first. (Python's refs have no order: < raises TypeError.)
+  template <class U>
+  bool owner_before(const ref<U>& other) const noexcept {
+    return std::less<const void*>()(detail::handle_access::owner_id(*this),
+                                    detail::handle_access::owner_id(other));
+  }
+
   void swap(ref& other) noexcept {
     node_.swap(other.node_);
     std::swap(element_, other.element_);
