@@ -4,10 +4,12 @@
 // every owner let go before that first use. Moving an iterator takes over its element without
 // touching counts. Swapping or moving a container carries its iterators along (std's rule);
 // assigning over it or destroying it detaches them, and a detached iterator may still be
-// incremented (it stays at the end) and destroyed.
+// incremented (it stays at the end) and destroyed. The containers are std ranges.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -204,6 +206,45 @@ TEST(weak_containers_iterator, erase_end_does_nothing_and_returns_end) {
   EXPECT_TRUE(s.erase(it) == s.end());
   EXPECT_TRUE(s.empty());
   EXPECT_EQ(vm.size(), 2u);
+}
+
+// The iterators model std::input_iterator, so the containers are std::ranges::input_range and
+// the ranges algorithms take them; `*it++` yields the entry passed, held by the copy.
+// (libc++ 14 has the iterator concepts but not <ranges>' algorithms: __cpp_lib_ranges.)
+static_assert(std::input_iterator<weakref::weak_set<tracked>::iterator>);
+static_assert(std::input_iterator<weakref::weak_value_map<std::string, tracked>::iterator>);
+static_assert(std::input_iterator<weakref::weak_key_map<tracked, int>::iterator>);
+#if defined(__cpp_lib_ranges)
+static_assert(std::ranges::input_range<weakref::weak_set<tracked>>);
+static_assert(std::ranges::input_range<const weakref::weak_set<tracked>>);
+static_assert(std::ranges::input_range<weakref::weak_value_map<std::string, tracked>>);
+static_assert(std::ranges::input_range<weakref::weak_key_map<tracked, int>>);
+#endif
+
+TEST(weak_containers_iterator,
+     containers_are_ranges_and_postfix_increment_yields_the_passed_entry) {
+  event_log log;
+  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c");
+  weakref::weak_set<tracked> set{a, b, c};
+#if defined(__cpp_lib_ranges)
+  EXPECT_EQ(std::ranges::count_if(set, [](const auto& t) { return t->name() != "b"; }), 2);
+  weakref::weak_value_map<std::string, tracked> map{{"b", b}, {"c", c}};
+  std::vector<std::string> keys;
+  std::ranges::transform(map, std::back_inserter(keys),
+                         [](const auto& item) { return item.first; });
+  EXPECT_THAT(keys, ElementsAre("b", "c"));
+#endif
+
+  auto it = set.begin();
+  auto passed = it++;
+  EXPECT_EQ(*passed, a);
+  EXPECT_EQ(*it, b);
+  a.reset();  // the copy holds the passed element
+  EXPECT_THAT(log.events, ElementsAre());
+  EXPECT_EQ((*it++)->name(), "b");
+  EXPECT_EQ(*it, c);
+  passed = set.end();
+  EXPECT_THAT(log.events, ElementsAre("~a"));
 }
 
 }  // namespace

@@ -105,6 +105,13 @@ class table_iterator : table_cursor<Fields> {
     settle();
     return *this;
   }
+  // A copy at the entry passed (it keeps that entry's value): `*it++` works, and the iterator
+  // models std::input_iterator, so the containers are std::ranges::input_range.
+  table_iterator operator++(int) {
+    auto passed = *this;
+    ++*this;
+    return passed;
+  }
   friend bool operator==(const table_iterator& a, const table_iterator& b) noexcept {
     bool a_end = a.at_end(), b_end = b.at_end();
     return a_end || b_end ? a_end == b_end : a.i_ == b.i_;
