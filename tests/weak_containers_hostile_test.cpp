@@ -247,6 +247,68 @@ TEST(hostile_fields, popitem_passing_a_dead_value_whose_key_destroys_the_weak_va
   EXPECT_EQ(container, nullptr);
 }
 
+// Assigning to a present key replaces its value; the old value's destructor (here the last
+// reference to an object whose death destroys or replaces the map) runs after the operation's
+// last use of the map. It ran inside the assignment, before insert_or_assign made its iterator
+// from the entry (and before update() went on to its next item): a heap-use-after-free.
+using replaced_value_map = weakref::weak_key_map<bomb, bomb_ptr>;
+
+TEST(hostile_fields, a_value_replaced_by_insert_or_assign_destroys_the_weak_key_map) {
+  auto container = std::make_unique<replaced_value_map>();
+  auto key = make_bomb();
+  auto old_value = make_bomb();
+  old_value->on_death = [&] { container.reset(); };
+  container->insert_or_assign(key, std::exchange(old_value, nullptr));
+  auto [it, added] = container->insert_or_assign(key, make_bomb());
+  EXPECT_FALSE(added);
+  EXPECT_EQ(container, nullptr);
+  EXPECT_TRUE(it == replaced_value_map::iterator());  // detached with the map
+}
+
+TEST(hostile_fields, a_value_replaced_by_insert_or_assign_replaces_the_weak_key_map) {
+  replaced_value_map container;
+  auto key = make_bomb();
+  auto old_value = make_bomb();
+  old_value->on_death = [&] { container = replaced_value_map(); };
+  container.insert_or_assign(key, std::exchange(old_value, nullptr));
+  auto new_value = make_bomb();
+  auto [it, added] = container.insert_or_assign(key, new_value);
+  EXPECT_FALSE(added);
+  EXPECT_EQ(container.size(), 0u);
+  EXPECT_TRUE(it == container.end());  // it went with the old contents
+}
+
+TEST(hostile_fields, a_value_replaced_by_update_destroys_the_weak_key_map) {
+  auto container = std::make_unique<replaced_value_map>();
+  auto key = make_bomb();
+  auto other = make_bomb();
+  auto old_value = make_bomb();
+  old_value->on_death = [&] { container.reset(); };
+  container->insert_or_assign(key, std::exchange(old_value, nullptr));
+  std::vector<std::pair<bomb_ptr, bomb_ptr>> items{{key, make_bomb()}, {other, make_bomb()}};
+  container->update(items);  // the first item destroys the map: update stops there
+  EXPECT_EQ(container, nullptr);
+}
+
+// update() from another map: the value an item replaces drops the last outside reference to
+// that item's key, so the source's iterator lets go of the key's last reference when it moves
+// on, and the key's death destroys the map being updated. update() stops there.
+TEST(hostile_fields, a_key_the_source_lets_go_of_during_update_destroys_the_weak_key_map) {
+  auto container = std::make_unique<replaced_value_map>();
+  replaced_value_map source;
+  auto first = make_bomb();
+  auto second = make_bomb();
+  auto old_value = make_bomb();
+  old_value->on_death = [&] { first.reset(); };
+  first->on_death = [&] { container.reset(); };
+  container->insert_or_assign(first, std::exchange(old_value, nullptr));
+  source.insert_or_assign(first, make_bomb());
+  source.insert_or_assign(second, make_bomb());
+  container->update(source);
+  EXPECT_EQ(container, nullptr);
+  EXPECT_EQ(source.size(), 1u);
+}
+
 // The non-const keys(), values(), items() and keyrefs() apply the posted deaths first; when a
 // dead entry's field destroys the map there, they return nothing and read no more.
 template <class Map, class Arm, class Read>

@@ -160,7 +160,8 @@ class weak_key_map
   template <class M>
   std::pair<iterator, bool> insert_or_assign(const key_type& key, M&& value) {
     graveyard g;
-    return inserted(assign(g, key, std::forward<M>(value)));
+    std::optional<V> replaced;  // destroyed after the iterator is made: user code
+    return inserted(assign(g, key, std::forward<M>(value), replaced));
   }
 
   // Python: setdefault(key, default): the value for `key`, inserting `fallback` if absent.
@@ -198,7 +199,11 @@ class weak_key_map
   template <class Range>
   void update(const Range& items) {
     graveyard g;
-    for (const auto& [key, value] : items) assign(g, key, value);
+    this->for_each_while_alive(items, [&](const auto& item) {
+      const auto& [key, value] = item;
+      std::optional<V> replaced;  // destroyed before the next item: user code
+      assign(g, key, value, replaced);
+    });
   }
   void update(std::initializer_list<std::pair<key_type, V>> items) {
     update<std::initializer_list<std::pair<key_type, V>>>(items);
@@ -258,11 +263,23 @@ class weak_key_map
     if (auto* n = lookup(key)) return *n;
     throw std::out_of_range(std::string("weakref::weak_key_map::") + what + ": no such key");
   }
-  // insert_or_assign without the iterator.
+  // insert_or_assign without the iterator. A present key's old value is moved to `replaced`,
+  // which the caller destroys after its last use of the map: its destructor is user code,
+  // which may destroy the map. (A V without a non-throwing move is assigned in place.)
   template <class M>
-  std::pair<node*, bool> assign(graveyard& g, const key_type& key, M&& value) {
+  std::pair<node*, bool> assign(graveyard& g, const key_type& key, M&& value,
+                                std::optional<V>& replaced) {
     auto [n, added] = place_object(g, key, facility, std::forward<M>(value));
-    if (!added) n->fields().value = std::forward<M>(value);
+    if (added) return {n, added};
+    auto& slot = n->fields().value;
+    if constexpr (std::is_constructible_v<V, M&&> && std::is_nothrow_move_constructible_v<V> &&
+                  std::is_nothrow_move_assignable_v<V>) {
+      V fresh(std::forward<M>(value));  // first: `value` may be the slot itself; may throw
+      replaced.emplace(std::move(slot));
+      slot = std::move(fresh);
+    } else {
+      slot = std::forward<M>(value);
+    }
     return {n, added};
   }
 

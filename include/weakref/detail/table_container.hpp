@@ -131,6 +131,26 @@ class table_container {
     }
   }
 
+  // f(item) for each item of `items`, as a changing operation's loop (update()). User code runs
+  // between items (what f took out or replaced, the item the range lets go of): if it destroyed
+  // the container, the loop stops; if it replaced the contents, it goes on with those.
+  // GCC 12 takes the guard, which the table lists until it is destroyed, for a dangling pointer.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+  template <class Range, class F>
+  void for_each_while_alive(const Range& items, F f) {
+    typename table::life_guard guard(table_);
+    for (const auto& item : items) {
+      if (guard.destroyed) return;
+      f(item);
+    }
+  }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
   // The entry under `hash` for which `same(fields)` holds, appended on `element` (whose header
   // is `header`) with fields made from `fields...` if absent; and whether it was added. Applies
   // the posted deaths first (into `g`). If the append throws, the table is unchanged.
