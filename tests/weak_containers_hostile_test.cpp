@@ -309,6 +309,50 @@ TEST(hostile_fields, a_key_the_source_lets_go_of_during_update_destroys_the_weak
   EXPECT_EQ(source.size(), 1u);
 }
 
+// A range of `count` items that makes each when the loop asks for it and returns it by value
+// (as a transforming view does): the loop's variable holds the item's only reference.
+template <class Make>
+struct made_items {
+  int count;
+  Make make;
+  struct iterator {
+    const made_items* range;
+    int i;
+    auto operator*() const { return range->make(i); }
+    iterator& operator++() {
+      ++i;
+      return *this;
+    }
+    bool operator!=(const iterator& other) const { return i != other.i; }
+  };
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, count}; }
+};
+
+// update() from such a range: the item's last reference goes when the loop moves on, and the
+// item's death destroys the container being updated. update() stops there.
+TEST(hostile_fields, an_item_the_range_lets_go_of_during_update_destroys_the_weak_set) {
+  auto container = std::make_unique<set>();
+  auto make = [&](int) {
+    auto obj = make_bomb();
+    obj->on_death = [&] { container.reset(); };
+    return obj;
+  };
+  container->update(made_items<decltype(make)>{3, make});
+  EXPECT_EQ(container, nullptr);
+}
+
+TEST(hostile_fields, an_item_the_range_lets_go_of_during_update_destroys_the_weak_value_map) {
+  auto container = std::make_unique<value_map>();
+  auto make = [&](int key) {
+    auto obj = make_bomb();
+    obj->on_death = [&] { container.reset(); };
+    return std::pair<int, bomb_ptr>(key, obj);
+  };
+  container->update(made_items<decltype(make)>{3, make});
+  EXPECT_EQ(container, nullptr);
+}
+
 // The non-const keys(), values(), items() and keyrefs() apply the posted deaths first; when a
 // dead entry's field destroys the map there, they return nothing and read no more.
 template <class Map, class Arm, class Read>

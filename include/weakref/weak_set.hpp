@@ -122,7 +122,7 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   // Adds every member of `range` (another weak_set, a container of shared_ptrs, ...).
   template <class Range>
   void update(const Range& range) {
-    for (const auto& obj : range) add(obj);
+    this->for_each_while_alive(range, [&](const auto& obj) { add(obj); });
   }
   void update(std::initializer_list<std::shared_ptr<T>> members) {
     for (const auto& obj : members) add(obj);

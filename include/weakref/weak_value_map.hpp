@@ -237,7 +237,10 @@ class weak_value_map
   template <class Range>
   void update(const Range& items) {
     graveyard g;
-    for (const auto& [key, value] : items) place(g, key, value, true);
+    this->for_each_while_alive(items, [&](const auto& item) {
+      const auto& [key, value] = item;
+      place(g, key, value, true);
+    });
   }
   void update(std::initializer_list<std::pair<K, std::shared_ptr<V>>> items) {
     update<std::initializer_list<std::pair<K, std::shared_ptr<V>>>>(items);
