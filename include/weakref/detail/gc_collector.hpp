@@ -92,6 +92,7 @@ class gc_collector {
     // Kept between collections (under collect_mutex): a new snapshot of a million objects
     // would otherwise page-fault its way into fresh memory each time.
     std::vector<entry> snapshot_buffer;
+    std::vector<std::uint32_t> edges_buffer;  // the same, for the edges' list
     std::mutex stats_mutex;
     gc::stats totals;
     std::vector<std::pair<std::size_t, callback>> callbacks;  // under stats_mutex
@@ -169,7 +170,7 @@ class gc_collector {
     // A destructor run by another analysis' release that waited for this thread would
     // deadlock here: it would have to wait for a query, which no traverse or destructor may.
     while (globals().releasing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-    run.snapshot_.swap(globals().snapshot_buffer);
+    run.take_buffers();
     run.take_snapshot();
     std::lock_guard maps(gc_ephemeron_registry::instance().lock);
     if (subtract) run.subtract_internal_edges();
@@ -197,11 +198,15 @@ class gc_collector {
   // those).
   // The ephemerons' values count as internal edges too (current is then no_slot): they keep
   // things alive only through marking, once their key and their map are reached.
+  // Records each object's edges within the analysis (edges_), for marking.
   struct subtract_edges final : gc_edge_sink {
     gc_collector* run;
     std::uint32_t current = 0;
     void strong(object_header& target, std::string_view) override {
-      if (auto* e = run->entry_of(target)) --e->outside;
+      if (auto* e = run->entry_of(target)) {
+        --e->outside;
+        if (current != no_slot) run->edges_.push_back(run->slot_of(*e));
+      }
       if (current == no_slot) ++run->ephemeron_edges_;
     }
     void weak(weakref_node&) override {
@@ -211,7 +216,12 @@ class gc_collector {
       if (holders.empty() || holders.back() != current) holders.push_back(current);
     }
     void table(gc_ephemeron_table& map, gc::visitor&) override {
-      if (auto* t = run->table_of(map)) t->owned = true;
+      auto* t = run->table_of(map);
+      if (!t) return;
+      t->owned = true;
+      if (current != no_slot) {
+        run->edges_.push_back(table_edge | static_cast<std::uint32_t>(t - run->tables_.data()));
+      }
     }
   };
   // Marks what a reached object (or a reached ephemeron's value) reaches, from `from`.
@@ -239,12 +249,16 @@ class gc_collector {
 
   static constexpr std::uint32_t no_slot = static_cast<std::uint32_t>(-1);
   static constexpr std::uint32_t dead_key = no_slot - 1;
+  // In edges_: an edge to the weak_key_map tables_[edge & ~table_edge], not to a slot.
+  static constexpr std::uint32_t table_edge = std::uint32_t{1} << 31;
 
   static void traverse(const gc_record& record, gc::visitor& visit) {
     record.type->traverse(record.object(), visit);
   }
   entry* entry_of(object_header& header) noexcept {
-    auto& record = gc_record_of(header);
+    if (snapshot_.empty()) return nullptr;  // (record_to_header_ may not be known then)
+    auto& record =
+        *reinterpret_cast<gc_record*>(reinterpret_cast<std::byte*>(&header) - record_to_header_);
     auto slot = record.slot;
     return slot < snapshot_.size() && snapshot_[slot].record == &record ? &snapshot_[slot]
                                                                         : nullptr;
@@ -298,7 +312,7 @@ class gc_collector {
     gc_busy_scope busy;
     std::unique_lock lock(globals().collect_mutex);
     gc_registry::instance().allocations.store(0, std::memory_order_relaxed);
-    snapshot_.swap(globals().snapshot_buffer);
+    take_buffers();
     try {
       take_snapshot();
       examined_ = snapshot_.size();
@@ -321,10 +335,18 @@ class gc_collector {
     for (auto& e : snapshot_) e.hold.reset();
     globals().releasing.fetch_sub(1, std::memory_order_release);
     snapshot_.clear();
+    edges_.clear();
     std::lock_guard relock(globals().collect_mutex);
     if (globals().snapshot_buffer.capacity() < snapshot_.capacity()) {
       snapshot_.swap(globals().snapshot_buffer);
     }
+    if (globals().edges_buffer.capacity() < edges_.capacity()) edges_.swap(globals().edges_buffer);
+  }
+
+  // The buffers the last analysis left (under collect_mutex).
+  void take_buffers() noexcept {
+    snapshot_.swap(globals().snapshot_buffer);
+    edges_.swap(globals().edges_buffer);
   }
 
   // Holds every tracked object that is alive and not already condemned by another collection,
@@ -342,6 +364,8 @@ class gc_collector {
         snapshot_.push_back(entry{r, std::move(hold), count, count - 1});  // -1: the hold
       }
     }
+    record_to_header_ = gc_registry::instance().header_offset.load(std::memory_order_relaxed) +
+                        static_cast<std::ptrdiff_t>(sizeof(gc_record));
   }
 
   // Lists the ephemeron maps, and lowers each snapshot object's count by the strong edges the
@@ -359,10 +383,16 @@ class gc_collector {
     subtract.run = this;
     gc::visitor counting(gc::visitor::mode::count, &subtract);
     weak_holders_.clear();
-    for (auto& e : snapshot_) {
-      subtract.current = slot_of(e);
-      traverse(*e.record, counting);
+    edges_.clear();
+    edges_.reserve(snapshot_.size());  // one each, typically
+    edges_begin_.resize(snapshot_.size() + 1);
+    for (std::size_t i = 0; i < snapshot_.size(); ++i) {
+      edges_begin_[i] = static_cast<std::uint32_t>(edges_.size());
+      subtract.current = static_cast<std::uint32_t>(i);
+      traverse(*snapshot_[i].record, counting);
+      if (edges_.size() > std::uint32_t{0xffffffff}) throw std::bad_alloc();  // indexed by 32 bits
     }
+    edges_begin_[snapshot_.size()] = static_cast<std::uint32_t>(edges_.size());
     subtract.current = no_slot;
     for (auto& t : tables_) {
       t.first = static_cast<std::uint32_t>(ephemerons_.size());
@@ -396,8 +426,10 @@ class gc_collector {
   // Marks what the outside owners keep alive: the objects with owners left, what they reach,
   // and the values of the ephemerons whose key and map are reached (iterated to a fixpoint, as
   // ephemeron marking does: a value marked may reach another ephemeron's key). Breadth first,
-  // recording each object's parent when parents_ is set (why_alive); stops early once `stop`
-  // is reached.
+  // recording each object's parent when parents_ is set (why_alive), and stopping early once
+  // `stop` is reached; otherwise depth first from each root in snapshot order, which is close
+  // to memory order (an object and what it reaches are often allocated together): one sweep
+  // over the objects instead of one per level.
   void mark_from_roots(std::uint32_t stop) {
     work_.clear();
     firing_.clear();
@@ -405,6 +437,31 @@ class gc_collector {
     mark_reached mark;
     mark.run = this;
     gc::visitor marking(gc::visitor::mode::count, &mark);
+    if (parents_.empty() && stop == no_slot) {
+      auto drain = [&] {
+        for (;;) {
+          if (!firing_.empty()) {
+            mark_value(mark, marking);
+          } else if (!work_.empty()) {
+            auto slot = work_.back();
+            work_.pop_back();
+            mark_edges_of(slot);
+          } else {
+            return;
+          }
+        }
+      };
+      for (auto& t : tables_) {
+        if (!t.owned) table_reached(t, no_slot);
+      }
+      drain();
+      for (auto& e : snapshot_) {
+        if (e.outside <= 0) continue;
+        reach(e, no_slot, no_slot);
+        drain();
+      }
+      return;
+    }
     for (auto& e : snapshot_) {
       if (e.outside > 0) reach(e, no_slot, no_slot);
     }
@@ -414,23 +471,41 @@ class gc_collector {
     for (std::size_t head = 0; head < work_.size() || !firing_.empty();) {
       if (stop != no_slot && snapshot_[stop].outside == entry::reached) return;
       if (!firing_.empty()) {
-        auto which = firing_.back();
-        firing_.pop_back();
-        auto& eph = ephemerons_[which];
-        mark.from = eph.from;
-        mark.via = which;
-        tables_[eph.table].map->gc_visit_value(eph.position, marking);
-        continue;
+        mark_value(mark, marking);
+      } else {
+        mark_edges_of(work_[head++]);
       }
-      auto slot = work_[head++];
-      mark.from = slot;
-      mark.via = no_slot;
-      traverse(*snapshot_[slot].record, marking);
-      if (waiting_begin_.empty()) continue;
-      for (auto w = waiting_begin_[slot]; w < waiting_begin_[slot + 1]; ++w) {
-        auto& eph = ephemerons_[waiting_[w]];
-        if (tables_[eph.table].alive) fire(waiting_[w], slot);
+    }
+  }
+
+  // Marks what the value of the last ephemeron in firing_ reaches.
+  void mark_value(mark_reached& mark, gc::visitor& marking) {
+    auto which = firing_.back();
+    firing_.pop_back();
+    auto& eph = ephemerons_[which];
+    mark.from = eph.from;
+    mark.via = which;
+    tables_[eph.table].map->gc_visit_value(eph.position, marking);
+  }
+
+  // Marks what a marked object reaches: its edges as the subtraction saw them, without a
+  // second traverse (the counts are from before then too: an edge to a candidate stored since
+  // was copied from a reference someone holds, which shows in the candidate's count or in its
+  // holder's, as for an edge stored after a second traverse; see docs/design.md), and the
+  // ephemerons it is the key of.
+  void mark_edges_of(std::uint32_t slot) {
+    for (auto i = edges_begin_[slot]; i < edges_begin_[slot + 1]; ++i) {
+      auto edge = edges_[i];
+      if (edge & table_edge) {
+        table_reached(tables_[edge & ~table_edge], slot);
+      } else {
+        reach(snapshot_[edge], slot, no_slot);
       }
+    }
+    if (waiting_begin_.empty()) return;
+    for (auto w = waiting_begin_[slot]; w < waiting_begin_[slot + 1]; ++w) {
+      auto& eph = ephemerons_[waiting_[w]];
+      if (tables_[eph.table].alive) fire(waiting_[w], slot);
     }
   }
 
@@ -492,7 +567,8 @@ class gc_collector {
   // changes a count, and then every candidate is reprieved. "Pending" is written with a
   // read-modify-write, which a weakref lock's own read-modify-write of the verdict either
   // precedes (then the re-read below sees its reference) or follows (then it waits for the
-  // decision): see gc_admits.
+  // decision): see gc_admits. The garbage then leaves the tracked lists, and its weak
+  // references are detached (calls_), still under the collector's lock.
   void condemn_unreached() {
     auto unreached = [](const entry& e) { return e.outside != entry::reached; };
     auto candidates = std::count_if(snapshot_.begin(), snapshot_.end(), unreached);
@@ -517,16 +593,39 @@ class gc_collector {
 #if !WEAKREF_GC_NO_FENCES
     std::atomic_thread_fence(std::memory_order_acquire);
 #endif
+    if (reprieved_) {
+      for (auto& e : snapshot_) {
+        if (unreached(e)) e.record->verdict.store(0, std::memory_order_release);
+      }
+      garbage_maps_.clear();
+      return;
+    }
+    // The garbage, in one pass while each object is in cache: condemned, off the tracked lists
+    // (keeping a shard locked across runs of garbage from it, usually one run: objects
+    // allocated by one thread), and its weak references detached for their callbacks. Only
+    // header locks (which nothing is taken under) are taken under the shard's.
+    auto& registry = gc_registry::instance();
+    gc_shard* locked = nullptr;
     auto holder = weak_holders_.begin();
     for (auto& e : snapshot_) {
       auto slot = static_cast<std::uint32_t>(&e - snapshot_.data());
       bool holds_weak = holder != weak_holders_.end() && *holder == slot;
       if (holds_weak) ++holder;
       if (!unreached(e)) continue;
-      e.record->verdict.store(reprieved_ ? 0 : gc_condemned, std::memory_order_release);
-      if (!reprieved_) garbage_.push_back(garbage{e.record, std::move(e.hold), holds_weak});
+      auto& record = *e.record;
+      auto* shard = &registry.shards[record.shard];
+      if (shard != locked) {
+        if (locked) locked->lock.unlock();
+        locked = shard;
+        locked->lock.lock();
+      }
+      gc_unlink(*shard, record);
+      // Deaths skip the shard's lock from here on (it orders them after the unlink).
+      record.verdict.store(gc_condemned | gc_unlinked, std::memory_order_release);
+      if (auto* chain = gc_header_of(record).detach_all()) calls_.push_back(chain);
+      garbage_.push_back(garbage{e.record, std::move(e.hold), holds_weak});
     }
-    if (reprieved_) garbage_maps_.clear();
+    if (locked) locked->lock.unlock();
   }
 
   // The use count again. use_count() is a relaxed load; condemn_unreached follows these reads
@@ -542,8 +641,9 @@ class gc_collector {
 #endif
   }
 
-  // CPython's order: every weak reference to the garbage already reads dead; call back those
-  // that are not garbage themselves, then break the cycles and let the objects go.
+  // CPython's order: every weak reference to the garbage already reads dead (and is detached:
+  // condemn_unreached); call back those that are not garbage themselves, then break the cycles
+  // and let the objects go.
   void free_garbage(gc::collection_info& info) {
     // Census: the handles of weak references the garbage holds, sorted, so that a node's count
     // is the length of its run. Nothing here allocates (condemn_unreached reserved it all).
@@ -558,7 +658,6 @@ class gc_collector {
     }
     std::sort(census_.begin(), census_.end());
 
-    for (auto& g : garbage_) calls_.push_back(gc_header_of(*g.record).detach_all());
     // A weak reference held only by garbage is cleared whatever it refers to, and never calls
     // back (CPython's handle_weakrefs); those to garbage are in calls_, with one more handle.
     for (auto run = census_.begin(); run != census_.end();) {
@@ -571,7 +670,6 @@ class gc_collector {
     }
     for (auto* chain : calls_) object_header::fire_chain(without_garbage_refs(chain));
 
-    untrack_garbage();
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
     traverse_garbage(clearing, false);
@@ -589,25 +687,6 @@ class gc_collector {
   static void clear_garbage_ref(weakref_node& node) noexcept {
     node.callback_pending_.store(false, std::memory_order_release);
     node.header().unlink(&node);  // last: once unlinked, a release() may delete it without a lock
-  }
-
-  // Takes the garbage off the tracked lists, keeping a shard locked across runs of garbage
-  // from it (usually one run: objects allocated by one thread): their deaths then skip the
-  // lock. A garbage object that outlives the collection stays condemned, off the lists.
-  void untrack_garbage() noexcept {
-    auto& registry = gc_registry::instance();
-    gc_shard* locked = nullptr;
-    for (auto& g : garbage_) {
-      auto& record = *g.record;
-      auto* shard = &registry.shards[record.shard];
-      if (shard != locked) {
-        if (locked) locked->lock.unlock();
-        locked = shard;
-        locked->lock.lock();
-      }
-      gc_unlink(*shard, record);
-    }
-    if (locked) locked->lock.unlock();
   }
 
   // The ephemerons that are garbage: in a map held only by garbage (all its values), or whose
@@ -681,12 +760,14 @@ class gc_collector {
   std::vector<ephemeron> ephemerons_;
   std::vector<std::uint32_t> waiting_;        // ephemerons by key slot ...
   std::vector<std::uint32_t> waiting_begin_;  // ... from waiting_begin_[slot]; empty: none keyed
-  std::vector<std::uint32_t> work_;           // marked slots, in the order marked (a queue)
-  std::vector<std::uint32_t> firing_;         // ephemerons whose value is yet to be marked
-  std::vector<std::uint32_t> parents_;        // queries: who marked each slot (no_slot: a root)
-  std::vector<std::uint32_t> vias_;           // queries: through which ephemeron, or no_slot
-  std::size_t ephemeron_edges_ = 0;           // strong edges in ephemeron values (room to steal)
-  std::vector<std::uint64_t> garbage_maps_;   // serials of the maps held only by garbage
+  std::vector<std::uint32_t> edges_;          // the slots (or table_edge | table) each ...
+  std::vector<std::uint32_t> edges_begin_;   // ... slot's traverse reached: from edges_begin_[slot]
+  std::vector<std::uint32_t> work_;          // marked slots, in the order marked (a queue)
+  std::vector<std::uint32_t> firing_;        // ephemerons whose value is yet to be marked
+  std::vector<std::uint32_t> parents_;       // queries: who marked each slot (no_slot: a root)
+  std::vector<std::uint32_t> vias_;          // queries: through which ephemeron, or no_slot
+  std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
+  std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
   struct garbage {
     gc_record* record;
@@ -700,6 +781,9 @@ class gc_collector {
   std::vector<weakref_node*> calls_;
   std::size_t examined_ = 0;
   bool reprieved_ = false;
+  // gc_record_of's distance, read once by take_snapshot: learnt before the first record was
+  // linked, so known whenever the snapshot is not empty.
+  std::ptrdiff_t record_to_header_ = 0;
 };
 
 inline void gc_collect_automatically() noexcept {

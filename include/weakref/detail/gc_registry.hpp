@@ -30,6 +30,7 @@ struct gc_type {
 enum gc_verdict_bits : std::uint8_t {
   gc_pending = 1,    // condemned, being re-checked: locks wait for the decision
   gc_condemned = 2,  // garbage: weak references read dead, the object is being freed
+  gc_unlinked = 4,   // garbage its collection took off the lists: its death skips the lock
 };
 
 // gc_record: the collector's state for one tracked object. It sits at the front of the
@@ -196,13 +197,18 @@ inline void gc_unlink(gc_shard& shard, gc_record& record) noexcept {
 
 inline void object_header::untrack(object_header& header) noexcept {
   auto& record = gc_record_of(header);
-  // A collection takes its garbage off the lists in one pass before letting it go. `prev` is
-  // read under the lock: a neighbour's unlink on another thread writes it.
-  auto& shard = gc_registry::instance().shards[record.shard];
-  shard.lock.lock();
-  if (record.prev != &record) gc_unlink(shard, record);
-  shard.lock.unlock();
-  if (record.verdict.load(std::memory_order_relaxed) & gc_condemned) ++gc_garbage_deaths_here;
+  // A collection takes its garbage off the lists in one pass before letting it go, and says so
+  // in the verdict (after the unlink, under the lock: acquiring it here orders the two). Else
+  // `prev` is read under the lock: a neighbour's unlink on another thread writes it.
+  auto verdict = record.verdict.load(std::memory_order_acquire);
+  if ((verdict & gc_unlinked) == 0) {
+    auto& shard = gc_registry::instance().shards[record.shard];
+    shard.lock.lock();
+    if (record.prev != &record) gc_unlink(shard, record);
+    shard.lock.unlock();
+    verdict = record.verdict.load(std::memory_order_relaxed);
+  }
+  if (verdict & gc_condemned) ++gc_garbage_deaths_here;
   // The weak count it held cannot be the last: the strong owners hold one until we return.
   record.self.reset();
 }
