@@ -103,6 +103,64 @@ TYPED_TEST(hostile, advancing_an_iterator_whose_release_replaces_the_container) 
   EXPECT_LE(seen, 1u);
 }
 
+// erase_if's predicate is user code: it may destroy the container (erase_if stops), erase
+// what comes next, or insert (the iteration goes on as any loop's would).
+TYPED_TEST(hostile, erase_if_whose_predicate_destroys_the_container) {
+  auto container = std::make_unique<std::optional<TypeParam>>(std::in_place);
+  auto first = make_bomb(), second = make_bomb();
+  put(**container, 1, first);
+  put(**container, 2, second);
+  std::size_t calls = 0;
+  auto removed = erase_if(**container, [&](const auto&) {
+    ++calls;
+    container->reset();
+    return true;
+  });
+  EXPECT_EQ(removed, 0u);
+  EXPECT_EQ(calls, 1u);
+  EXPECT_FALSE(container->has_value());
+}
+
+TYPED_TEST(hostile, erase_if_whose_erasure_releases_the_last_owner_destroying_the_container) {
+  auto container = std::make_unique<std::optional<TypeParam>>(std::in_place);
+  auto first = make_bomb(), second = make_bomb();
+  put(**container, 1, first);
+  put(**container, 2, second);
+  first->on_death = [&] { container->reset(); };
+  std::size_t calls = 0;
+  auto removed = erase_if(**container, [&](const auto&) {
+    first.reset();  // the iteration holds the only reference now
+    return ++calls == 1;
+  });
+  EXPECT_EQ(removed, 1u);
+  EXPECT_EQ(calls, 1u);  // letting go of the erased element destroyed the container
+  EXPECT_FALSE(container->has_value());
+}
+
+TYPED_TEST(hostile, erase_if_whose_predicate_changes_the_container) {
+  TypeParam container;
+  auto a = make_bomb(), b = make_bomb(), c = make_bomb(), d = make_bomb();
+  put(container, 1, a);
+  put(container, 2, b);
+  put(container, 3, c);
+  std::size_t calls = 0;
+  auto removed = erase_if(container, [&](const auto&) {
+    if (++calls == 1) {
+      container.clear();  // everything, the element in hand included
+      put(container, 4, d);
+    }
+    return true;
+  });
+  EXPECT_EQ(removed, 1u);  // d; the element in hand was already gone
+  EXPECT_EQ(calls, 2u);
+  EXPECT_TRUE(container.empty());
+
+  put(container, 5, a);
+  EXPECT_THROW(erase_if(container, [](const auto&) -> bool { throw std::runtime_error("no"); }),
+               std::runtime_error);
+  EXPECT_EQ(container.size(), 1u);
+}
+
 // Shape 3: entries removed while an iterator was alive are let go later; a destructor that
 // iterates (and so makes and drops iterators) must not make any of them go twice.
 TYPED_TEST(hostile, entries_removed_under_an_iterator_go_once_even_if_their_death_iterates) {

@@ -48,6 +48,20 @@ TEST(weak_key_map, operator_brackets_default_inserts_for_the_side_table_idiom) {
   EXPECT_EQ(m.size(), 1u);
 }
 
+// erase_if (found by argument-dependent lookup) passes (key, value&) pairs, removes those the
+// predicate selects and returns how many.
+TEST(weak_key_map, erase_if_removes_the_entries_a_predicate_selects) {
+  auto w1 = make(1), w2 = make(2), w3 = make(3);
+  wmap m{{w1, 10}, {w2, 20}, {w3, 30}};
+  auto removed = erase_if(m, [](const auto& item) {
+    const auto& [key, value] = item;
+    return key->id == 1 || value == 30;
+  });
+  EXPECT_EQ(removed, 2u);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m.contains(w2));
+}
+
 TEST(weak_key_map, get_returns_an_optional_copy_or_the_fallback) {
   wmap m;
   auto a = make(1), absent = make(2);

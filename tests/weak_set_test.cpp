@@ -59,6 +59,24 @@ TEST(weak_set, contains_count_and_find_look_up_members) {
   EXPECT_EQ(s.find(b), s.end());
 }
 
+// C++20's uniform erasure: erase_if (found by argument-dependent lookup) removes the members
+// for which the predicate holds, dead ones are not passed, and returns how many it removed.
+TEST(weak_set, erase_if_removes_the_members_a_predicate_selects) {
+  event_log log;
+  auto a = make(log, "a"), b = make(log, "b"), c = make(log, "c"), d = make(log, "d");
+  weak_set<tracked> s{a, b, c, d};
+  c.reset();
+  std::vector<std::string> passed;
+  auto removed = erase_if(s, [&](const std::shared_ptr<tracked>& t) {
+    passed.push_back(t->name());
+    return t->name() != "b";
+  });
+  EXPECT_EQ(removed, 2u);
+  EXPECT_THAT(passed, ElementsAre("a", "b", "d"));
+  EXPECT_THAT(names(s), ElementsAre("b"));
+  EXPECT_EQ(erase_if(s, [](const auto&) { return false; }), 0u);
+}
+
 TEST(weak_set, equal_valued_objects_are_distinct_members) {
   auto x = weakref::make_shared<int>(5), y = weakref::make_shared<int>(5);
   weak_set<int> s{x, y};

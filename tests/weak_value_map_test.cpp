@@ -51,6 +51,21 @@ TEST_F(weak_value_map, get_returns_null_for_absent_or_dead_keys_or_the_fallback)
   EXPECT_EQ(m.find("a"), m.end());
 }
 
+// erase_if (found by argument-dependent lookup) passes (key, value) pairs of live entries,
+// removes those the predicate selects and returns how many.
+TEST_F(weak_value_map, erase_if_removes_the_entries_a_predicate_selects) {
+  auto a = make("a"), b = make("b"), c = make("c");
+  tmap m{{"a", a}, {"b", b}, {"c", c}, {"d", make("d")}};  // d dies at once: not passed
+  std::size_t calls = 0;
+  auto removed = erase_if(m, [&](const auto& item) {
+    ++calls;
+    return item.first == "a" || item.second == c;
+  });
+  EXPECT_EQ(removed, 2u);
+  EXPECT_EQ(calls, 3u);
+  EXPECT_THAT(m.keys(), ElementsAre("b"));
+}
+
 TEST_F(weak_value_map, at_throws_out_of_range_for_absent_or_dead_keys) {
   tmap m;
   auto a = make("a");

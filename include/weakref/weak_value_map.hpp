@@ -280,6 +280,14 @@ class weak_value_map
   }
 
   // Same keys mapped to the same objects (owner identity), in any order.
+  // erase_if(c, pred) (found by argument-dependent lookup, as std::erase_if is for std
+  // containers): removes each live entry for which pred(the (const K&, std::shared_ptr<V>) pair)
+  // holds; returns how many.
+  template <class Pred>
+  friend size_type erase_if(weak_value_map& c, Pred pred) {
+    return c.erase_where(pred);
+  }
+
   friend bool operator==(const weak_value_map& a, const weak_value_map& b) {
     if (a.size() != b.size()) return false;
     for (const auto& [key, value] : a) {

@@ -114,6 +114,27 @@ class table_container {
   // when it returns, after its last use of the table (see weak_table).
   using graveyard = typename table::graveyard;
 
+  // Removes the live entries whose value satisfies `pred`; returns how many (C++20's uniform
+  // erasure: each container's erase_if calls this). `pred` runs with the entry's element held,
+  // in insertion order; it may change the container, as any loop body may, or destroy it (then
+  // it stops). If `pred` throws, the entries removed so far stay removed.
+  template <class Pred>
+  size_type erase_where(Pred& pred) {
+    typename table::life_guard guard(table_);
+    size_type removed = 0;
+    for (auto it = begin(); it != iterator();) {  // not end(): the container may be gone
+      bool match = pred(*it);
+      if (guard.destroyed) break;
+      if (match) {
+        removed += table_.at(it.position()) != nullptr;  // unless `pred` removed it
+        it = erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return removed;
+  }
+
   // Applies every posted death, and those that destroying the dead entries' fields causes in
   // turn (CPython's callbacks remove entries at once, transitively). Returns false if a
   // destructor destroyed the container meanwhile.
