@@ -411,6 +411,33 @@ TEST(hostile_fields, an_item_the_range_lets_go_of_during_update_destroys_the_wea
   EXPECT_EQ(container, nullptr);
 }
 
+// update() keeps what it takes out of the map until its end, while user code between items
+// may replace the map's contents by another map's, whose entries post to another inbox. An
+// entry taken from the new contents that may still post (a ref from getweakrefs shares its
+// node) needs that inbox when it is let go, after the map (and with it the inbox) was destroyed
+// by a later item: the graveyard kept only the first inbox alive (AddressSanitizer:
+// heap-use-after-free in entry_node::retire).
+TEST(hostile_fields, update_keeps_the_inbox_of_contents_that_replaced_the_map_meanwhile) {
+  auto container = std::make_unique<value_map>();
+  auto first_value = make_bomb();
+  container->insert_or_assign(0, first_value);  // replaced by item 0: its node stays for the end
+  value_map other;
+  auto doomed = make_bomb();
+  other.insert_or_assign(5, doomed);
+  auto shared = weakref::getweakrefs(doomed);  // shares other's entry node
+  doomed.reset();                              // posted to other's inbox
+  auto make = [&](int key) {
+    auto obj = make_bomb();
+    if (key == 0) obj->on_death = [&] { *container = std::move(other); };
+    if (key == 2) obj->on_death = [&] { container.reset(); };
+    return std::pair<int, bomb_ptr>(key, obj);
+  };
+  container->update(made_items<decltype(make)>{3, make});  // item 1 applies the posted death
+  EXPECT_EQ(container, nullptr);
+  EXPECT_EQ(shared.size(), 1u);
+  EXPECT_EQ(shared[0].lock(), nullptr);
+}
+
 // The non-const keys(), values(), items() and keyrefs() apply the posted deaths first; when a
 // dead entry's field destroys the map there, they return nothing and read no more.
 template <class Map, class Arm, class Read>

@@ -79,9 +79,16 @@ class entry_node : public weakref_node {
       delete this;
       return;
     }
+    hold_inbox();
+    release();
+  }
+
+  // Keeps the inbox alive for as long as the node lives (it may post, or retire, after its
+  // table is gone). Once: the node's destructor lets go of it.
+  void hold_inbox() noexcept {
+    if (owns_inbox_ref_) return;
     inbox_->retain();
     owns_inbox_ref_ = true;
-    release();
   }
 
   // The container takes over the inbox's handle of a posted node it holds. The death unlinked

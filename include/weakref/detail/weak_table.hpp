@@ -93,9 +93,15 @@ class weak_table {
     // Out of the order, a node's position is free: it chains the graveyard. (A late post of
     // such a node reads it as an out-of-range position, and is ignored.)
     void keep(node* n, death_inbox* inbox) noexcept {
-      if (!inbox_ && !n->unlinked_) {  // only such a node's retire() may use the inbox
-        inbox->retain();
-        inbox_ = inbox;
+      if (!n->unlinked_) {  // only such a node's retire() may use the inbox
+        if (!inbox_) {
+          inbox->retain();
+          inbox_ = inbox;
+        } else if (inbox != inbox_) {
+          // User code between two uses of this graveyard replaced the table's contents (and
+          // its inbox) by another table's: the node keeps its own inbox alive.
+          n->hold_inbox();
+        }
       }
       n->position = 0;
       if (last_) {
