@@ -12,6 +12,9 @@
 //   C.death         the last owner of an entry's object goes and the entry leaves: ours by
 //                   itself (applied at the next operation, here size()); the baseline by hand
 //                   (erase(key) / erase(weak_ptr) / find and erase in the vector)
+//   C.death_floor   not ours: the baseline of C.death plus the atomic operations any
+//                   container that removes entries by itself adds (its "ours" side), beside
+//                   the baseline: the lower bound of C.death's ratio
 //   mt.weak_value_map.lookup_during_deaths  lookup hits while a second thread releases the
 //                   objects of entries (one replaced entry per 16 lookups): deaths land on
 //                   the other thread while this one looks up
@@ -20,6 +23,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -268,9 +272,26 @@ void iterate(benchmark::State& state, Side) {
   weakref_bench::set_ops(state, size_of(state));
 }
 
+// The atomic operations any container that removes entries by itself must add to the baseline's
+// work per death (see death_floor): the death claims the object's list of weak references, posts
+// the entry to its container, which takes the posts. Uncontended, as in death(): one word each.
+struct delivery_words {
+  std::atomic<std::uintptr_t> list{0}, inbox{0};
+  void deliver() noexcept {
+    list.fetch_or(1, std::memory_order_acquire);  // the death claims the object's list
+    list.store(0, std::memory_order_release);
+    inbox.fetch_add(1, std::memory_order_acq_rel);  // it posts the entry
+    benchmark::DoNotOptimize(
+        inbox.exchange(0, std::memory_order_acquire));  // the container takes it
+  }
+};
+
+// `floor`: the baseline's work plus delivery_words::deliver() per death, on the baseline's side:
+// the least a weak container pays for removing its entries itself.
 template <template <class> class OpsOf, class Side>
-void death(benchmark::State& state, Side side) {
+void death(benchmark::State& state, Side side, bool floor = false) {
   using Ops = OpsOf<Side>;
+  static delivery_words words;
   auto& f = fixture<OpsOf, Side>(state);
   const auto n = size_of(state);
   std::vector<object> owners(f.batch);
@@ -289,6 +310,7 @@ void death(benchmark::State& state, Side side) {
       if constexpr (Side::value) {
         benchmark::DoNotOptimize(f.container.size());  // applies the death
       } else {
+        if (floor) words.deliver();
         Ops::forget(f.container, keys[j]);
       }
     }
@@ -355,6 +377,12 @@ void register_container(const std::string& name) {
       .apply(manual_time);
   register_pair(name + ".iterate", [](auto& s, auto side) { iterate<OpsOf>(s, side); }).sizes();
   register_pair(name + ".death", [](auto& s, auto side) { death<OpsOf>(s, side); })
+      .sizes()
+      .apply(manual_time);
+  // Not ours: the lower bound of C.death beside the same baseline (see death's `floor`).
+  register_pair(
+      name + ".death_floor",
+      [](auto& s, auto side) { death<OpsOf>(s, weakref_bench::base{}, decltype(side)::value); })
       .sizes()
       .apply(manual_time);
 }
