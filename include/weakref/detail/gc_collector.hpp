@@ -48,17 +48,6 @@ enum class phase { start, stop };
 
 }  // namespace weakref::gc
 
-#if defined(__SANITIZE_THREAD__)
-#define WEAKREF_GC_NO_FENCES 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define WEAKREF_GC_NO_FENCES 1
-#endif
-#endif
-#ifndef WEAKREF_GC_NO_FENCES
-#define WEAKREF_GC_NO_FENCES 0
-#endif
-
 namespace weakref::detail {
 
 // Set while this thread runs collect(): a nested call returns 0, as in CPython.
@@ -564,11 +553,13 @@ class gc_collector {
 
   // Condemns the unreached objects, then re-reads their counts: an owner that appeared since
   // the analysis read them (a lock of a weak reference, a copy from an object being walked)
-  // changes a count, and then every candidate is reprieved. "Pending" is written with a
-  // read-modify-write, which a weakref lock's own read-modify-write of the verdict either
-  // precedes (then the re-read below sees its reference) or follows (then it waits for the
-  // decision): see gc_admits. The garbage then leaves the tracked lists, and its weak
-  // references are detached (calls_), still under the collector's lock.
+  // changes a count, and then every candidate is reprieved. "Pending" is written, then a
+  // sequentially consistent fence separates it from the re-read, as one separates a weakref
+  // lock's reference from its read of the verdict: either the lock sees "pending" (and waits
+  // for the decision) or the re-read sees its reference (see gc_admits). Under
+  // ThreadSanitizer, which does not model fences, both sides use a read-modify-write of the
+  // verdict instead, ordered in its modification order. The garbage then leaves the tracked lists,
+  // and its weak references are detached (calls_), still under the collector's lock.
   void condemn_unreached() {
     auto unreached = [](const entry& e) { return e.outside != entry::reached; };
     auto candidates = std::count_if(snapshot_.begin(), snapshot_.end(), unreached);
@@ -582,13 +573,28 @@ class gc_collector {
       if (t.owned && !t.alive) garbage_maps_.push_back(t.map->gc_serial());
     }
     std::sort(garbage_maps_.begin(), garbage_maps_.end());
-    for (auto& e : snapshot_) {
-      if (unreached(e)) {
-        e.record->verdict.exchange(gc_pending | gc_condemned, std::memory_order_acq_rel);
+    // In blocks, so that a block's counts are read again while its objects are still in cache.
+    // Each candidate's count is read after its own "pending", which is all a lock needs.
+    constexpr std::size_t block = 64;
+    for (std::size_t begin = 0; begin < snapshot_.size(); begin += block) {
+      auto end = std::min(snapshot_.size(), begin + block);
+      for (auto i = begin; i < end; ++i) {
+        if (!unreached(snapshot_[i])) continue;
+#if WEAKREF_GC_NO_FENCES
+        snapshot_[i].record->verdict.exchange(gc_pending | gc_condemned, std::memory_order_acq_rel);
+#else
+        snapshot_[i].record->verdict.store(gc_pending | gc_condemned, std::memory_order_relaxed);
+#endif
       }
-    }
-    for (auto& e : snapshot_) {
-      if (unreached(e) && counted_again(e.hold) != e.count) reprieved_ = true;
+#if !WEAKREF_GC_NO_FENCES
+      // Between the writes and the re-reads, as gc_admits between a lock's reference and its
+      // read of the verdict: one of the two sides sees the other.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+      for (auto i = begin; i < end; ++i) {
+        auto& e = snapshot_[i];
+        if (unreached(e) && counted_again(e.hold) != e.count) reprieved_ = true;
+      }
     }
 #if !WEAKREF_GC_NO_FENCES
     std::atomic_thread_fence(std::memory_order_acquire);

@@ -17,6 +17,19 @@ namespace weakref::gc {
 class visitor;
 }
 
+// ThreadSanitizer does not model fences: the collector and weakref locks then order themselves
+// with read-modify-writes instead (gc_admits, gc_collector::condemn_unreached).
+#if defined(__SANITIZE_THREAD__)
+#define WEAKREF_GC_NO_FENCES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEAKREF_GC_NO_FENCES 1
+#endif
+#endif
+#ifndef WEAKREF_GC_NO_FENCES
+#define WEAKREF_GC_NO_FENCES 0
+#endif
+
 namespace weakref::detail {
 
 // What the collector needs of a tracked type: one per (T, allocator), as a constant.
@@ -215,12 +228,18 @@ inline void object_header::untrack(object_header& header) noexcept {
 
 inline bool gc_admits(const object_header& header, bool locked) noexcept {
   auto& record = gc_record_of(header);
-  // A lock reads the verdict with a read-modify-write, as the collector writes "pending": the
-  // two are ordered in the verdict's modification order, so either the collector's write comes
-  // later and its re-read of the use count sees the reference this lock took, or this lock sees
-  // "pending" and waits for the decision.
+  // A lock reads the verdict after a sequentially consistent fence, as the collector re-reads
+  // the use counts after one that follows its "pending" writes: so either this lock sees
+  // "pending" and waits for the decision, or the collector's re-read sees the reference this
+  // lock took. (Under ThreadSanitizer both sides use a read-modify-write of the verdict: they
+  // are ordered in its modification order, with the same outcome.)
+#if WEAKREF_GC_NO_FENCES
   auto verdict = locked ? record.verdict.fetch_or(0, std::memory_order_acq_rel)
                         : record.verdict.load(std::memory_order_acquire);
+#else
+  if (locked) std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto verdict = record.verdict.load(std::memory_order_acquire);
+#endif
   for (unsigned spins = 0; verdict & gc_pending; ++spins) {
     if (spins >= 64) std::this_thread::yield();
     verdict = record.verdict.load(std::memory_order_acquire);
