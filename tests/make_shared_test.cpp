@@ -165,6 +165,37 @@ TEST(is_weakrefable, false_for_std_empty_and_new_owned_pointers) {
   EXPECT_FALSE(weakref::is_weakrefable(std::allocate_shared<int>(std::allocator<int>(), 1)));
 }
 
+// The header is found without get_deleter's virtual call once a control block of the same
+// type was seen (detail/header_lookup.hpp): every shape of pointer must get the same answer on
+// the fast path as on the first, slow one, and the header found must be the object's own.
+struct other_derived : base {
+  int o = 3;
+};
+TEST(is_weakrefable, answers_alike_on_the_first_and_every_later_call) {
+  auto d = weakref::make_shared<derived>();
+  auto o = weakref::make_shared<other_derived>();  // another type of control block
+  auto plain = std::make_shared<derived>();
+  std::vector<std::pair<std::shared_ptr<base>, bool>> cases = {
+      {d, true},
+      {o, true},
+      {plain, false},
+      {std::shared_ptr<base>(d, nullptr), true},       // shares d's ownership, points nowhere
+      {std::shared_ptr<base>(plain, d.get()), false},  // points at d, owned by plain
+      {std::shared_ptr<base>(), false},
+      {std::shared_ptr<base>(new derived), false},
+  };
+  for (int pass = 0; pass < 3; ++pass) {
+    for (const auto& [p, weakrefable] : cases) {
+      EXPECT_EQ(weakref::is_weakrefable(p), weakrefable) << "pass " << pass;
+    }
+    std::shared_ptr<base> via_base = d;
+    weakref::ref<base> r(via_base, [] {});
+    EXPECT_EQ(weakref::getweakrefcount(d), 1u);  // found d's header, not another's
+    EXPECT_EQ(weakref::getweakrefcount(o), 0u);
+    EXPECT_EQ(r.lock(), via_base);
+  }
+}
+
 // An allocator whose destroy() counts, and whose copies are counted through `token` (so the
 // copy the block keeps for destroy() is seen to go). Allocates with std::allocator.
 template <class T>

@@ -24,6 +24,7 @@
 
 #include "weakref/detail/finalize_state.hpp"
 #include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/header_lookup.hpp"
 #include "weakref/detail/object_header.hpp"
 #include "weakref/errors.hpp"
 #include "weakref/make_shared.hpp"
@@ -93,7 +94,7 @@ class finalize {
   // One allocation; the handle adopts the reference the finalizer is created with.
   template <class T, class F, class... Args>
   static detail::finalizer* create(const std::shared_ptr<T>& obj, F&& func, Args&&... args) {
-    auto* header = std::get_deleter<detail::object_header>(obj);  // header_of's check, inline
+    auto* header = detail::find_header(obj);  // header_of's check, inline
     if (!header) [[unlikely]] {
       header = &detail::header_of(obj, "weakref::finalize");  // throws type_error
     }

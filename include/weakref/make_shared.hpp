@@ -22,6 +22,7 @@
 
 #include "weakref/detail/block_allocator.hpp"
 #include "weakref/detail/gc_visitor.hpp"
+#include "weakref/detail/header_lookup.hpp"
 #include "weakref/detail/object_header.hpp"
 #include "weakref/errors.hpp"
 
@@ -115,7 +116,7 @@ std::shared_ptr<T> make_shared(Args&&... args) {
 // weakref::allocate_shared (whatever pointer it stores); false for empty pointers and others.
 template <class T>
 bool is_weakrefable(const std::shared_ptr<T>& p) noexcept {
-  return std::get_deleter<detail::object_header>(p) != nullptr;
+  return detail::find_header(p) != nullptr;
 }
 
 namespace detail {
@@ -123,7 +124,7 @@ namespace detail {
 // The header of `p`'s object, or type_error naming `facility` and the fix.
 template <class T>
 object_header& header_of(const std::shared_ptr<T>& p, const char* facility) {
-  if (auto* header = std::get_deleter<object_header>(p)) return *header;
+  if (auto* header = find_header(p)) return *header;
   throw type_error(std::string(facility) +
                    (p ? ": this std::shared_ptr was not created by weakref::make_shared"
                       : ": the std::shared_ptr is empty") +

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/header_lookup.hpp"
 #include "weakref/detail/object_header.hpp"
 #include "weakref/make_shared.hpp"
 
@@ -142,7 +143,7 @@ bool same_ref(const A& a, const B& b) noexcept requires requires {
 // non-weakrefable pointer.
 template <class T>
 std::size_t getweakrefcount(const std::shared_ptr<T>& obj) noexcept {
-  auto* header = std::get_deleter<detail::object_header>(obj);
+  auto* header = detail::find_header(obj);
   return header ? header->count() : 0;
 }
 

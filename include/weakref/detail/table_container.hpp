@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/header_lookup.hpp"
 #include "weakref/detail/object_header.hpp"
 #include "weakref/detail/table_index.hpp"
 #include "weakref/detail/table_iterator.hpp"
@@ -29,7 +30,7 @@ inline std::uint64_t identity_hash(const object_header* header) noexcept {
 // The identity hash of `p`'s object, or nothing if `p` is empty or not weakrefable.
 template <class T>
 std::optional<std::uint64_t> identity_hash_of(const std::shared_ptr<T>& p) noexcept {
-  if (auto* header = std::get_deleter<object_header>(p)) return identity_hash(header);
+  if (auto* header = find_header(p)) return identity_hash(header);
   return std::nullopt;
 }
 
