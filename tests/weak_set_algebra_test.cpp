@@ -4,7 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "support/tracked.hpp"
 #include "support/weak_set_helpers.hpp"
@@ -102,6 +106,58 @@ TEST_F(weak_set_algebra, results_hold_their_members_weakly) {
   E.reset();
   EXPECT_THAT(names(diff), ElementsAre("B", "D"));
   EXPECT_EQ(all.size(), 3u);
+}
+
+// The loops of -=, ^= and &= let go of each element they pass. If another thread dropped its
+// other owners meanwhile, that release runs the element's destructor on the looping thread,
+// and the destructor may destroy the set being changed: the loop must stop there (it went on
+// into the freed set: AddressSanitizer). Racy by nature, so many rounds; it never fails when
+// the loops are right.
+TEST(weak_set_algebra_hostile, assignment_forms_stop_when_a_released_element_destroys_the_set) {
+  struct element {
+    std::function<void()> on_death;
+    ~element() { on_death(); }
+  };
+  enum class op { minus, symmetric, intersect };
+  for (auto which : {op::minus, op::symmetric, op::intersect}) {
+    for (int round = 0; round < 200; ++round) {
+      auto target = std::make_unique<weak_set<element>>();
+      weak_set<element> other;
+      std::vector<std::shared_ptr<element>> owners;
+      const auto looping = std::this_thread::get_id();
+      for (int i = 0; i < 32; ++i) {
+        auto e = weakref::make_shared<element>();
+        e->on_death = [&target, looping] {
+          if (std::this_thread::get_id() == looping) target.reset();
+        };
+        target->insert(e);
+        other.insert(e);
+        owners.push_back(std::move(e));
+      }
+      std::atomic<bool> ready{false}, go{false};  // both threads running before either goes
+      std::thread dropper([&] {
+        ready.store(true);
+        while (!go.load()) {
+        }
+        owners.clear();
+      });
+      while (!ready.load()) {
+      }
+      go.store(true);
+      switch (which) {
+        case op::minus:
+          *target -= other;
+          break;
+        case op::symmetric:
+          *target ^= other;
+          break;
+        case op::intersect:
+          *target &= other;
+          break;
+      }
+      dropper.join();
+    }
+  }
 }
 
 }  // namespace

@@ -135,15 +135,17 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
     update(other);
     return *this;
   }
+  // Letting go of an element passed may run its destructor (if another thread dropped its
+  // last owner meanwhile), which may destroy this set: the loops then stop.
   weak_set& operator&=(const weak_set& other) {  // in place: iterators over *this stay valid
     graveyard g;
-    for (auto it = begin(); it != end(); ++it) {
+    for (auto it = begin(); it != iterator(); ++it) {  // not end(): *this may be gone
       if (!other.contains(*it)) table_.erase(it.position(), g);
     }
     return *this;
   }
   weak_set& operator-=(const weak_set& other) {
-    for (const auto& obj : other) erase(obj);
+    this->for_each_while_alive(other, [&](const auto& obj) { erase(obj); });
     return *this;
   }
   weak_set& operator^=(const weak_set& other) {
@@ -151,9 +153,9 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
       clear();
       return *this;
     }
-    for (const auto& obj : other) {
+    this->for_each_while_alive(other, [&](const auto& obj) {
       if (!erase(obj)) add(obj);
-    }
+    });
     return *this;
   }
   friend weak_set operator|(const weak_set& a, const weak_set& b) {
