@@ -82,7 +82,8 @@ TEST(ref, is_usable_as_unordered_set_key_before_and_after_death) {
 }
 
 // owner_before orders owners as std::weak_ptr's does: a strict weak order whose equivalence
-// is ==, unchanged by a death, across element types, empty refs first.
+// is ==, unchanged by a death, across element types, empty refs first; std::owner_less<ref<T>>
+// makes it the comparator of std::set and std::map.
 TEST(ref, owner_before_orders_owners_consistently_with_equality) {
   auto a = weakref::make_shared<derived>(1);
   auto b = weakref::make_shared<derived>(2);
@@ -97,15 +98,15 @@ TEST(ref, owner_before_orders_owners_consistently_with_equality) {
   EXPECT_FALSE(rb.owner_before(rb_base));
   EXPECT_FALSE(rb_base.owner_before(rb));
 
-  std::set<ref<derived>, std::owner_less<>> set{ra, ra_cb, rb};
-  std::map<ref<derived>, int, std::owner_less<>> map{{ra, 1}, {rb, 2}};
+  std::set<ref<derived>, std::owner_less<ref<derived>>> set{ra, ra_cb, rb};
+  std::map<ref<derived>, int, std::owner_less<ref<derived>>> map{{ra, 1}, {rb, 2}};
   EXPECT_EQ(set.size(), 2u);
   bool a_first = ra.owner_before(rb);
   a.reset();  // the order does not change with a death
   EXPECT_EQ(ra.owner_before(rb), a_first);
   EXPECT_TRUE(set.contains(ra));
   EXPECT_EQ(map.at(ra), 1);
-  EXPECT_EQ(map.find(rb_base)->second, 2);  // owner_less<> is transparent
+  EXPECT_EQ(map.find(rb_base)->second, 2);  // owner_less<ref<T>> is transparent
 }
 
 // same_ref is CPython's `is` between weakrefs: whether two handles share one weak reference

@@ -88,7 +88,8 @@ class ref {
 
   // An order on owners, as std::weak_ptr::owner_before: consistent with ==, and stable before
   // and after the object's death, so refs can key a std::set or std::map through
-  // std::owner_less<>. Empty refs come first. (Python's refs have no order: < raises TypeError.)
+  // std::owner_less<ref<T>> (below). Empty refs come first. (Python's refs have no order: <
+  // raises TypeError.)
   template <class U>
   bool owner_before(const ref<U>& other) const noexcept {
     return std::less<const void*>()(detail::handle_access::owner_id(*this),
@@ -172,4 +173,17 @@ std::vector<ref<T>> getweakrefs(const std::shared_ptr<T>& obj) {
 template <class T>
 struct std::hash<weakref::ref<T>> {
   std::size_t operator()(const weakref::ref<T>& r) const noexcept { return r.owner_hash(); }
+};
+
+// std::owner_less<weakref::ref<T>>: owner_before as a comparator, for std::set and std::map
+// keyed by refs. Transparent: it also compares refs of other element types (a ref<Base> finds
+// a ref<Derived> to the same object). (std::owner_less<void> takes only shared_ptr and
+// weak_ptr in the standard; libc++ keeps to that.)
+template <class T>
+struct std::owner_less<weakref::ref<T>> {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const weakref::ref<A>& a, const weakref::ref<B>& b) const noexcept {
+    return a.owner_before(b);
+  }
 };
