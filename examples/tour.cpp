@@ -267,6 +267,10 @@ void containers() {
   std::puts("\n  theta.reset()");
   theta.reset();
   std::printf("  notes.size(): %zu, seen.size(): %zu\n", notes.size(), seen.size());
+  // And the std conventions: erase_if, as for std containers (they are std ranges too).
+  auto removed = erase_if(seen, [](const auto& w) { return w->name == "iota"; });
+  std::printf("  erase_if(seen, name is \"iota\"): removed %zu, seen.size(): %zu\n", removed,
+              seen.size());
 }
 
 struct Texture {
