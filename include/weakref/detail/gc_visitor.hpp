@@ -2,10 +2,8 @@
 // called with, and the test for "tracked": a type with traverse.
 #pragma once
 
-#include <atomic>
 #include <concepts>
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <ranges>
@@ -20,6 +18,7 @@
 #include "weakref/detail/gc_ephemeron.hpp"
 #include "weakref/detail/gc_registry.hpp"
 #include "weakref/detail/handle_access.hpp"
+#include "weakref/detail/header_lookup.hpp"
 #include "weakref/detail/object_header.hpp"
 
 namespace weakref {
@@ -110,54 +109,6 @@ concept tuple_like = requires {
 class gc_collector;
 class gc_inspector;
 
-// The object_header of the control block a shared_ptr shares, if weakref::make_shared made it:
-// what std::get_deleter<object_header> finds, without its virtual call for each edge of each
-// pass. The control block pointer is read out of the shared_ptr (the second of its two words in
-// every standard library known; the first is get()), and its vtable pointer compared with that
-// of the first control block where get_deleter found a header (per pointee type: one type of
-// control block per pointee type, unless the pointee is polymorphic). The header's offset in
-// the block is learnt from get_deleter's answer, once for all types, and an edge whose answer
-// differs never takes the fast path: a library with another layout only ever takes the slow one.
-struct gc_header_cache {
-  std::atomic<const void*> vtable{nullptr};
-  // From a control block to its object_header; 0 until learnt, then never changed.
-  WEAKREF_PROCESS_WIDE static inline std::atomic<std::ptrdiff_t> offset{0};
-};
-template <class T>
-WEAKREF_PROCESS_WIDE inline constinit gc_header_cache gc_header_cache_of{};
-
-template <class T>
-object_header* gc_edge_header(const std::shared_ptr<T>& edge) noexcept {
-  static_assert(sizeof(edge) == 2 * sizeof(void*));
-  auto& cache = gc_header_cache_of<std::remove_cv_t<T>>;
-  const void* words[2];
-  std::memcpy(static_cast<void*>(words), static_cast<const void*>(&edge), sizeof(words));
-  const void* vtable = nullptr;
-  if (words[1] && words[0] == static_cast<const void*>(edge.get())) {
-    std::memcpy(static_cast<void*>(&vtable), words[1], sizeof(vtable));
-    if (vtable == cache.vtable.load(std::memory_order_acquire)) {
-      auto* block = static_cast<const std::byte*>(words[1]);
-      return reinterpret_cast<object_header*>(
-          const_cast<std::byte*>(block + gc_header_cache::offset.load(std::memory_order_relaxed)));
-    }
-  }
-  auto* header = std::get_deleter<object_header>(edge);
-  if (header && vtable && !cache.vtable.load(std::memory_order_relaxed)) {
-    auto offset =
-        reinterpret_cast<const std::byte*>(header) - static_cast<const std::byte*>(words[1]);
-    auto known = gc_header_cache::offset.load(std::memory_order_relaxed);
-    if (known == 0 && offset > 0 && offset < 64 * static_cast<std::ptrdiff_t>(sizeof(void*)) &&
-        gc_header_cache::offset.compare_exchange_strong(known, offset, std::memory_order_relaxed)) {
-      known = offset;
-    }
-    if (known == offset) {  // else this block's type keeps the slow path
-      const void* expected = nullptr;
-      cache.vtable.compare_exchange_strong(expected, vtable, std::memory_order_release);
-    }
-  }
-  return header;
-}
-
 template <class T, class V>
 concept has_member_traverse = requires(T& t, V& v) {
   t.traverse(v);
@@ -232,7 +183,7 @@ class visitor {
       return;
     }
     if (!edge) return;
-    auto* header = detail::gc_edge_header(edge);
+    auto* header = detail::find_header(edge);
     bool tracked = header && header->tracked();
     if (mode_ == mode::count) {
       if (tracked) sink_->strong(*header, name_);
