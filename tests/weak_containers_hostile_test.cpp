@@ -137,6 +137,25 @@ TYPED_TEST(hostile, erase_if_whose_erasure_releases_the_last_owner_destroying_th
   EXPECT_FALSE(container->has_value());
 }
 
+TYPED_TEST(hostile, erase_if_whose_predicate_assigns_another_container_over_it) {
+  TypeParam container;
+  auto a = make_bomb(), b = make_bomb(), c = make_bomb();
+  put(container, 1, a);
+  put(container, 2, b);
+  std::size_t calls = 0;
+  auto removed = erase_if(container, [&](const auto&) {
+    if (++calls == 1) {
+      TypeParam replacement;
+      put(replacement, 3, c);
+      container = std::move(replacement);  // detaches the iteration
+    }
+    return true;
+  });
+  EXPECT_EQ(removed, 0u);
+  EXPECT_EQ(calls, 1u);
+  EXPECT_EQ(container.size(), 1u);  // c, untouched
+}
+
 TYPED_TEST(hostile, erase_if_whose_predicate_changes_the_container) {
   TypeParam container;
   auto a = make_bomb(), b = make_bomb(), c = make_bomb(), d = make_bomb();

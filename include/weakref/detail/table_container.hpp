@@ -126,11 +126,13 @@ class table_container {
     for (auto it = begin(); it != iterator();) {  // not end(): the container may be gone
       bool match = pred(*it);
       if (guard.destroyed) break;
-      if (match) {
+      if (!match) {
+        ++it;
+      } else if (it == iterator()) {
+        break;  // `pred` assigned another container over this one: `it` was detached
+      } else {
         removed += table_.at(it.position()) != nullptr;  // unless `pred` removed it
         it = erase(it);
-      } else {
-        ++it;
       }
     }
     return removed;
