@@ -241,15 +241,15 @@ class weak_key_map
     return std::as_const(*this).items();
   }
 
-  // Same live keys (by identity) with equal values, in any order.
-  // erase_if(c, pred) (found by argument-dependent lookup, as std::erase_if is for std
-  // containers): removes each live entry for which pred(the (std::shared_ptr<K>, V&) pair) holds;
-  // returns how many.
+  // erase_if(c, pred), found by argument-dependent lookup as std::erase_if is for std
+  // containers: removes each live entry for which pred(item) holds, item a (std::shared_ptr<K>, V&)
+  // pair; returns how many.
   template <class Pred>
   friend size_type erase_if(weak_key_map& c, Pred pred) {
     return c.erase_where(pred);
   }
 
+  // Same live keys (by identity) with equal values, in any order.
   friend bool operator==(const weak_key_map& a, const weak_key_map& b) {
     if (a.size() != b.size()) return false;
     for (const auto& [key, value] : a) {

@@ -186,15 +186,15 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
     }
     return true;
   }
-  // Same live members (order does not matter).
-  // erase_if(c, pred) (found by argument-dependent lookup, as std::erase_if is for std
-  // containers): removes each live member for which pred(the std::shared_ptr<T>) holds; returns how
-  // many.
+  // erase_if(c, pred), found by argument-dependent lookup as std::erase_if is for std
+  // containers: removes each live member for which pred(obj) holds, obj a std::shared_ptr<T>;
+  // returns how many.
   template <class Pred>
   friend size_type erase_if(weak_set& c, Pred pred) {
     return c.erase_where(pred);
   }
 
+  // Same live members (order does not matter).
   friend bool operator==(const weak_set& a, const weak_set& b) {
     return a.size() == b.size() && a.issubset(b);
   }

@@ -279,15 +279,15 @@ class weak_value_map
     return std::as_const(*this).items();
   }
 
-  // Same keys mapped to the same objects (owner identity), in any order.
-  // erase_if(c, pred) (found by argument-dependent lookup, as std::erase_if is for std
-  // containers): removes each live entry for which pred(the (const K&, std::shared_ptr<V>) pair)
-  // holds; returns how many.
+  // erase_if(c, pred), found by argument-dependent lookup as std::erase_if is for std
+  // containers: removes each live entry for which pred(item) holds, item a (const K&,
+  // std::shared_ptr<V>) pair; returns how many.
   template <class Pred>
   friend size_type erase_if(weak_value_map& c, Pred pred) {
     return c.erase_where(pred);
   }
 
+  // Same keys mapped to the same objects (owner identity), in any order.
   friend bool operator==(const weak_value_map& a, const weak_value_map& b) {
     if (a.size() != b.size()) return false;
     for (const auto& [key, value] : a) {
