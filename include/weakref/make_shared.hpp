@@ -57,9 +57,9 @@ inline constexpr gc_type gc_type_of{
 // the object, which is constructed with std::allocator_traits<Alloc>::construct (so
 // uses-allocator construction works) and destroyed with std::allocator_traits<Alloc>::destroy,
 // both with a copy of `alloc` rebound to T less const and volatile. T may be const, as for
-// std::make_shared<const T>. (An allocator with its own destroy() costs a copy
-// of it and a function pointer in the block; without one, destroy is ~T.) A T with a traverse
-// member (or a free traverse found by ADL) is tracked by the cycle collector (gc.hpp).
+// std::make_shared<const T>. (An allocator with its own destroy() costs a copy of it and a
+// function pointer in the block; without one, destroy is ~T.) A T with a traverse member (or a
+// free traverse found by ADL) is tracked by the cycle collector (gc.hpp).
 // Throws: whatever the allocation or T's constructor throws; nothing is leaked then.
 template <class T, class Alloc, class... Args>
 std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
