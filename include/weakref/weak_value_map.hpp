@@ -135,36 +135,39 @@ class weak_value_map
   // present only with a transparent Hash and KeyEqual.
   bool contains(const K& key) const { return get(key) != nullptr; }
   template <class Key>
-  requires other_key<Key>
-  bool contains(const Key& key) const { return get(key) != nullptr; }
+  bool contains(const Key& key) const requires other_key<Key> {
+    return get(key) != nullptr;
+  }
   size_type count(const K& key) const { return contains(key); }
   template <class Key>
-  requires other_key<Key> size_type count(const Key& key)
-  const { return contains(key); }
+  size_type count(const Key& key) const requires other_key<Key> {
+    return contains(key);
+  }
   iterator find(const K& key) const { return iterator_at(lookup(key)); }
   template <class Key>
-  requires other_key<Key> iterator find(const Key& key)
-  const { return iterator_at(lookup(key)); }
+  iterator find(const Key& key) const requires other_key<Key> {
+    return iterator_at(lookup(key));
+  }
 
   // Python: get(key) / get(key, default): the object, or nullptr / `fallback`.
   std::shared_ptr<V> get(const K& key) const { return get_any(key); }
   template <class Key>
-  requires other_key<Key> std::shared_ptr<V> get(const Key& key)
-  const { return get_any(key); }
+  std::shared_ptr<V> get(const Key& key) const requires other_key<Key> {
+    return get_any(key);
+  }
   std::shared_ptr<V> get(const K& key, std::shared_ptr<V> fallback) const {
-    auto value = get(key);
-    return value ? value : fallback;
+    return get_any(key, std::move(fallback));
   }
   template <class Key>
-  requires other_key<Key> std::shared_ptr<V> get(const Key& key, std::shared_ptr<V> fallback)
-  const {
-    auto value = get(key);
-    return value ? value : fallback;
+  std::shared_ptr<V> get(const Key& key,
+                         std::shared_ptr<V> fallback) const requires other_key<Key> {
+    return get_any(key, std::move(fallback));
   }
   std::shared_ptr<V> at(const K& key) const { return at_any(key); }
   template <class Key>
-  requires other_key<Key> std::shared_ptr<V> at(const Key& key)
-  const { return at_any(key); }
+  std::shared_ptr<V> at(const Key& key) const requires other_key<Key> {
+    return at_any(key);
+  }
 
   std::pair<iterator, bool> insert(const std::pair<K, std::shared_ptr<V>>& item) {
     return try_emplace(item.first, item.second);
@@ -199,20 +202,22 @@ class weak_value_map
 
   size_type erase(const K& key) { return erase_any(key); }
   template <class Key>
-  requires other_key<Key> &&(!std::is_convertible_v<const Key&, iterator>)size_type
-      erase(const Key& key) {
+  size_type erase(const Key& key) requires(other_key<Key> &&
+                                           !std::is_convertible_v<const Key&, iterator>) {
     return erase_any(key);
   }
 
   // Python: pop(key) (std::out_of_range if absent or dead) and pop(key, default).
   std::shared_ptr<V> pop(const K& key) { return pop_any(key); }
   template <class Key>
-  requires other_key<Key> std::shared_ptr<V> pop(const Key& key) { return pop_any(key); }
+  std::shared_ptr<V> pop(const Key& key) requires other_key<Key> {
+    return pop_any(key);
+  }
   std::shared_ptr<V> pop(const K& key, std::shared_ptr<V> fallback) {
     return pop_any(key, std::move(fallback));
   }
   template <class Key>
-  requires other_key<Key> std::shared_ptr<V> pop(const Key& key, std::shared_ptr<V> fallback) {
+  std::shared_ptr<V> pop(const Key& key, std::shared_ptr<V> fallback) requires other_key<Key> {
     return pop_any(key, std::move(fallback));
   }
   // Removes and returns the newest live entry. Throws std::out_of_range if empty.
@@ -317,6 +322,11 @@ class weak_value_map
   std::shared_ptr<V> get_any(const Key& key) const {
     auto* n = lookup(key);
     return n ? lock(*n) : nullptr;
+  }
+  template <class Key>
+  std::shared_ptr<V> get_any(const Key& key, std::shared_ptr<V> fallback) const {
+    auto value = get_any(key);
+    return value ? value : fallback;
   }
   template <class Key>
   std::shared_ptr<V> at_any(const Key& key) const {
