@@ -130,8 +130,7 @@ struct destroy_hook {
   // The hook of `object`: the first suitably aligned address after it.
   template <class T>
   static destroy_hook& after(T* object) noexcept {
-    auto* end = static_cast<std::byte*>(const_cast<void*>(static_cast<const void*>(object)));
-    auto* at = align_up(end + sizeof(T), alignof(destroy_hook));
+    auto* at = align_up(reinterpret_cast<std::byte*>(object) + sizeof(T), alignof(destroy_hook));
     return *std::launder(reinterpret_cast<destroy_hook*>(at));
   }
 };
@@ -160,7 +159,7 @@ class WEAKREF_PROCESS_WIDE object_header {
     if ((state & ~fixed_bits) != 0) expire();
     if (state & destroy_hook_bit) [[unlikely]] {
       auto& hook = destroy_hook::after(object);
-      hook.destroy(hook, const_cast<void*>(static_cast<const void*>(object)));
+      hook.destroy(hook, object);
     } else {
       object->~T();
     }
