@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -194,6 +196,35 @@ TEST(is_weakrefable, answers_alike_on_the_first_and_every_later_call) {
     EXPECT_EQ(weakref::getweakrefcount(o), 0u);
     EXPECT_EQ(r.lock(), via_base);
   }
+}
+
+// The first lookups of a type's header race to fill its cache: threads that start together on
+// objects of a type nobody looked up yet must each find their own object's header
+// (ThreadSanitizer: the cache is atomic).
+struct first_seen_here {
+  explicit first_seen_here(int i) : id(i) {}
+  int id;
+};
+TEST(is_weakrefable, first_lookups_of_a_type_on_several_threads_at_once) {
+  constexpr int threads = 4;
+  std::vector<std::shared_ptr<first_seen_here>> objects;
+  for (int i = 0; i < threads; ++i) objects.push_back(weakref::make_shared<first_seen_here>(i));
+  std::atomic<int> ready{0};
+  std::vector<std::thread> workers;
+  std::vector<int> found(threads, -1);
+  for (int i = 0; i < threads; ++i) {
+    workers.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < threads) {
+      }
+      const auto& mine = objects[static_cast<std::size_t>(i)];
+      if (!weakref::is_weakrefable(mine)) return;
+      weakref::ref<first_seen_here> r(mine, [] {});
+      found[static_cast<std::size_t>(i)] = weakref::getweakrefcount(mine) == 1 ? r.lock()->id : -1;
+    });
+  }
+  for (auto& w : workers) w.join();
+  for (int i = 0; i < threads; ++i) EXPECT_EQ(found[static_cast<std::size_t>(i)], i);
 }
 
 // An allocator whose destroy() counts, and whose copies are counted through `token` (so the

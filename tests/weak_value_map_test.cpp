@@ -15,7 +15,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "support/mapping_conformance.hpp"
 #include "support/tracked.hpp"
@@ -266,7 +268,10 @@ struct counted_key {
 struct id_hash {
   using is_transparent = void;
   std::size_t operator()(const counted_key& k) const { return std::hash<int>()(k.id); }
-  std::size_t operator()(int id) const { return std::hash<int>()(id); }
+  std::size_t operator()(int id) const {
+    if (id < 0) throw std::invalid_argument("id_hash: negative id");  // user code that throws
+    return std::hash<int>()(id);
+  }
 };
 struct id_equal {
   using is_transparent = void;
@@ -313,6 +318,53 @@ TEST_F(weak_value_map, transparent_hash_and_equal_look_up_keys_of_other_types) {
   static_assert(looks_up_by<tmap, std::string>);
   static_assert(looks_up_by<tmap, const char*>);        // converts to std::string
   static_assert(!looks_up_by<tmap, std::string_view>);  // no transparent hash: K only
+}
+
+// A transparent Hash that throws leaves the map as it was, as it does for K.
+TEST_F(weak_value_map, heterogeneous_lookups_whose_hash_throws_change_nothing) {
+  weakref::weak_value_map<counted_key, tracked, id_hash, id_equal> m;
+  auto a = make("a");
+  m.insert_or_assign(counted_key(1), a);
+  EXPECT_THROW(m.get(-1), std::invalid_argument);
+  EXPECT_THROW((void)m.contains(-1), std::invalid_argument);
+  EXPECT_THROW(m.find(-1), std::invalid_argument);
+  EXPECT_THROW(m.erase(-1), std::invalid_argument);
+  EXPECT_THROW(m.pop(-1), std::invalid_argument);
+  EXPECT_THROW(m.pop(-1, a), std::invalid_argument);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(m.get(1), a);
+}
+
+// The heterogeneous lookups are const members: several threads may call them on one map at
+// once, also with deaths posted and not yet applied (ThreadSanitizer).
+TEST_F(weak_value_map, heterogeneous_const_lookups_run_on_several_threads_at_once) {
+  weakref::weak_value_map<counted_key, tracked, id_hash, id_equal> m;
+  std::vector<std::shared_ptr<tracked>> owners;
+  for (int i = 0; i < 64; ++i) {
+    owners.push_back(make("v"));
+    m.insert_or_assign(counted_key(i), owners.back());
+  }
+  for (int i = 0; i < 64; i += 2) owners[static_cast<std::size_t>(i)].reset();  // posted
+  const auto& reader = m;
+  auto read = [&reader](int* live) {
+    for (int round = 0; round < 20; ++round) {
+      int n = 0;
+      for (int i = 0; i < 64; ++i) {
+        bool found = reader.get(i) != nullptr;
+        EXPECT_EQ(reader.contains(i), found);
+        EXPECT_EQ(reader.count(i), found ? 1u : 0u);
+        EXPECT_EQ(reader.find(i) != reader.end(), found);
+        n += found;
+      }
+      *live = n;
+    }
+  };
+  int live1 = 0, live2 = 0;
+  std::thread other(read, &live1);
+  read(&live2);
+  other.join();
+  EXPECT_EQ(live1, 32);
+  EXPECT_EQ(live2, 32);
 }
 
 }  // namespace
