@@ -131,16 +131,31 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
 
   // Set algebra (Python: |, &, -, ^ and their assignment forms). Results keep this set's order,
   // then the other's.
+  // Letting go of a member held may run its destructor (if another thread dropped its other
+  // owners meanwhile), which may destroy or change either set. |=, -= and ^= read the other set
+  // only by iterating it, which stops if it goes, and they stop if this one goes. The others
+  // read one set while passing another's members, so they hold none (&=, issubset, isdisjoint,
+  // ==) or keep what they hold until they return (|, &, -, ^).
   weak_set& operator|=(const weak_set& other) {
     update(other);
     return *this;
   }
-  // Letting go of an element passed may run its destructor (if another thread dropped its
-  // last owner meanwhile), which may destroy this set: the loops then stop.
   weak_set& operator&=(const weak_set& other) {  // in place: iterators over *this stay valid
     graveyard g;
-    for (auto it = begin(); it != iterator(); ++it) {  // not end(): *this may be gone
-      if (!other.contains(*it)) table_.erase(it.position(), g);
+    table_.settle(g);
+    std::size_t kept = 0;  // entries left before position i
+    for (std::size_t i = 0; i < table_.end_index();) {
+      auto* n = table_.at(i);
+      if (!n || other.holds_object_of(*n)) {
+        kept += n != nullptr;
+        ++i;
+        continue;
+      }
+      const auto end = table_.end_index();
+      table_.erase(n, g);
+      // Unless an iterator exists, erasing may compact the order: the kept entries then come
+      // first.
+      i = table_.end_index() == end ? i + 1 : kept;
     }
     return *this;
   }
@@ -159,32 +174,38 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
     return *this;
   }
   friend weak_set operator|(const weak_set& a, const weak_set& b) {
-    weak_set result(a);
-    return result |= b;
+    held_members held;
+    weak_set result;
+    add_each(result, a, held, [](const node&) { return true; });
+    add_each(result, b, held, [](const node&) { return true; });
+    return result;
   }
   friend weak_set operator&(const weak_set& a, const weak_set& b) {
-    return a.filtered([&](const auto& obj) { return b.contains(obj); });
+    held_members held;
+    weak_set result;
+    add_each(result, a, held, [&](const node& n) { return b.holds_object_of(n); });
+    return result;
   }
   friend weak_set operator-(const weak_set& a, const weak_set& b) {
-    return a.filtered([&](const auto& obj) { return !b.contains(obj); });
+    held_members held;
+    weak_set result;
+    add_each(result, a, held, [&](const node& n) { return !b.holds_object_of(n); });
+    return result;
   }
   friend weak_set operator^(const weak_set& a, const weak_set& b) {
-    weak_set result = a - b;
-    return result |= b - a;
+    held_members held;
+    weak_set result;
+    add_each(result, a, held, [&](const node& n) { return !b.holds_object_of(n); });
+    add_each(result, b, held, [&](const node& n) { return !a.holds_object_of(n); });
+    return result;
   }
 
-  bool issubset(const weak_set& other) const {
-    for (const auto& obj : *this) {
-      if (!other.contains(obj)) return false;
-    }
-    return true;
+  bool issubset(const weak_set& other) const noexcept {
+    return all_live([&](const node& n) { return other.holds_object_of(n); });
   }
-  bool issuperset(const weak_set& other) const { return other.issubset(*this); }
-  bool isdisjoint(const weak_set& other) const {
-    for (const auto& obj : *this) {
-      if (other.contains(obj)) return false;
-    }
-    return true;
+  bool issuperset(const weak_set& other) const noexcept { return other.issubset(*this); }
+  bool isdisjoint(const weak_set& other) const noexcept {
+    return all_live([&](const node& n) { return !other.holds_object_of(n); });
   }
   // erase_if(c, pred), found by argument-dependent lookup as std::erase_if is for std
   // containers: removes each live member for which pred(obj) holds, obj a std::shared_ptr<T>;
@@ -195,7 +216,7 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
   }
 
   // Same live members (order does not matter).
-  friend bool operator==(const weak_set& a, const weak_set& b) {
+  friend bool operator==(const weak_set& a, const weak_set& b) noexcept {
     return a.size() == b.size() && a.issubset(b);
   }
 
@@ -204,13 +225,37 @@ class weak_set : detail::table_container<detail::set_fields<T>, detail::set_trai
     return detail::find_object(table_, obj);
   }
 
-  template <class Keep>
-  weak_set filtered(Keep keep) const {
-    weak_set result;
-    for (const auto& obj : *this) {
-      if (keep(obj)) result.add(obj);
+  // Whether this set has an entry on the object of `n`, an entry of any weak_set<T>. Reads
+  // entries only, never locking an element (see the set algebra).
+  bool holds_object_of(const node& n) const noexcept {
+    return table_.find(detail::identity_hash(n.owner_id()), detail::same_object) != nullptr;
+  }
+
+  // Whether pred(n) holds for each live entry n.
+  template <class Pred>
+  bool all_live(Pred pred) const noexcept {
+    for (std::size_t i = 0; i < table_.end_index(); ++i) {
+      auto* n = table_.at(i);
+      if (n && n->alive() && !pred(*n)) return false;
     }
-    return result;
+    return true;
+  }
+
+  // The members a binary operator added to its result, held until it returns: declared first,
+  // so that letting go of them comes after its last use of the operands.
+  using held_members = std::vector<std::shared_ptr<T>>;
+
+  // Adds to `to` each live member of `from` whose entry n satisfies keep(n), in order.
+  template <class Keep>
+  static void add_each(weak_set& to, const weak_set& from, held_members& held, Keep keep) {
+    for (std::size_t i = 0; i < from.table_.end_index(); ++i) {
+      auto* n = from.table_.at(i);
+      if (!n || !keep(*n)) continue;
+      if (auto obj = n->lock_element()) {
+        held.push_back(std::move(obj));
+        to.add(held.back());
+      }
+    }
   }
 };
 
