@@ -174,10 +174,13 @@ struct reset_equal {
   reset_equal& operator=(const reset_equal&) = delete;
 };
 
-TEST(cache_hostile, erase_whose_key_equal_throws_changes_nothing) {
+// erase(key) on a cache whose key 1 is held by the front only, KeyEqual throwing on each of its
+// calls in turn: either erase threw and nothing changed, or it erased.
+template <class Cache, class Key>
+void erase_whose_key_equal_throws_changes_nothing(const Key& key) {
   for (int at = 1; at <= 3; ++at) {
     reset_equal guard;
-    weakref::cache<int, int, std::hash<int>, throwing_equal> c(4);
+    Cache c(4);
     int made = 0;
     auto factory = [&] { return ++made; };
     std::weak_ptr<int> first = c.get_or_create(1, factory);  // held by the front only
@@ -185,7 +188,7 @@ TEST(cache_hostile, erase_whose_key_equal_throws_changes_nothing) {
     throwing_equal::throw_at = at;
     bool threw = false;
     try {
-      EXPECT_TRUE(c.erase(1));
+      EXPECT_TRUE(c.erase(key));
     } catch (const std::runtime_error&) {
       threw = true;
     }
@@ -199,6 +202,25 @@ TEST(cache_hostile, erase_whose_key_equal_throws_changes_nothing) {
     EXPECT_EQ(c.get_or_create(1, factory), first.lock());
     EXPECT_EQ(made, 1) << "the factory ran again while the first value lived in the front";
   }
+}
+
+TEST(cache_hostile, erase_whose_key_equal_throws_changes_nothing) {
+  erase_whose_key_equal_throws_changes_nothing<
+      weakref::cache<int, int, std::hash<int>, throwing_equal>>(1);
+}
+
+// The same through the heterogeneous lookups: a long looks up the int keys.
+struct transparent_hash {
+  using is_transparent = void;
+  std::size_t operator()(long k) const noexcept { return std::hash<long>()(k); }
+};
+struct transparent_throwing_equal : throwing_equal {
+  using is_transparent = void;
+};
+
+TEST(cache_hostile, heterogeneous_erase_whose_key_equal_throws_changes_nothing) {
+  erase_whose_key_equal_throws_changes_nothing<
+      weakref::cache<int, int, transparent_hash, transparent_throwing_equal>>(1L);
 }
 
 TEST(cache_hostile, front_update_whose_key_equal_throws_leaves_it_unchanged_and_within_size) {

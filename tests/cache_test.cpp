@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -366,6 +368,89 @@ TEST(cache, many_keys_in_one_shard_and_over_all_shards) {
   for (std::size_t i = 0; i < held.size(); i += 4) held[i].reset();  // every other key of spread
   EXPECT_EQ(spread.size(), 250u);
   EXPECT_EQ(one_shard.size(), 500u);
+}
+
+// A key that counts how many were made, and a transparent hash and equality that also take an
+// int: lookups by int must find the keys without making one.
+struct counted_key {
+  explicit counted_key(int k) : id(k) { ++made; }
+  counted_key(const counted_key& other) : id(other.id) { ++made; }
+  int id;
+  static inline int made = 0;
+};
+struct id_hash {
+  using is_transparent = void;
+  std::size_t operator()(const counted_key& k) const { return std::hash<int>()(k.id); }
+  std::size_t operator()(int id) const { return std::hash<int>()(id); }
+};
+struct id_equal {
+  using is_transparent = void;
+  static int id_of(const counted_key& k) { return k.id; }
+  static int id_of(int id) { return id; }
+  bool operator()(const auto& a, const auto& b) const { return id_of(a) == id_of(b); }
+};
+
+template <class Cache, class Key>
+concept looks_up_by = requires(Cache& c, const Key& k) {
+  c.get(k);
+  c.contains(k);
+  c.erase(k);
+};
+
+// As std::unordered_map's (C++20): with a transparent Hash and KeyEqual, get, contains and erase
+// take any key type they accept and make no K; a hit that enters the LRU front copies the
+// stored key. Otherwise they take only K (and what converts to it).
+TEST(cache, transparent_hash_and_equal_look_up_keys_of_other_types) {
+  event_log log;
+  weakref::cache<counted_key, tracked, id_hash, id_equal> c(2);
+  int calls = 0;
+  auto a = c.get_or_create(counted_key(1), counting_factory{&log, "a", &calls});
+  auto b = c.get_or_create(counted_key(2), counting_factory{&log, "b", &calls});
+  auto d = c.get_or_create(counted_key(3), counting_factory{&log, "d", &calls});  // front: 3, 2
+  counted_key::made = 0;
+  EXPECT_TRUE(c.contains(1));
+  EXPECT_FALSE(c.contains(4));
+  EXPECT_EQ(c.get(2), b);  // already in the front: moves to its head
+  EXPECT_EQ(c.get(4), nullptr);
+  EXPECT_EQ(counted_key::made, 0);
+  EXPECT_EQ(c.get(1), a);  // enters the front, which copies the stored key; 3 leaves
+  EXPECT_EQ(counted_key::made, 1);
+  EXPECT_TRUE(c.erase(3));
+  EXPECT_FALSE(c.erase(3));
+  EXPECT_TRUE(c.erase(1));  // and its place in the front
+  EXPECT_FALSE(c.erase(4));
+  EXPECT_EQ(counted_key::made, 1);
+  const auto recent = c.recent_keys();
+  ASSERT_EQ(recent.size(), 1u);
+  EXPECT_EQ(recent[0].id, 2);
+  EXPECT_EQ(c.get(counted_key(2)), b);  // K itself still works
+  EXPECT_FALSE(c.contains(counted_key(1)));
+  EXPECT_EQ(calls, 3);
+
+  static_assert(looks_up_by<decltype(c), int>);
+  static_assert(looks_up_by<tracked_cache, std::string>);
+  static_assert(looks_up_by<tracked_cache, const char*>);        // converts to std::string
+  static_assert(!looks_up_by<tracked_cache, std::string_view>);  // no transparent hash: K only
+}
+
+// The usual case: std::string keys looked up by std::string_view; the front keeps the stored
+// key, not the view.
+TEST(cache, string_keys_looked_up_by_string_view) {
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  weakref::cache<std::string, texture, string_hash, std::equal_to<>> c(1);
+  auto t = c.get_or_create("grass", [](const std::string& k) { return texture(k); });
+  c.resize_recent(0);  // out of the front: the next hit enters it again
+  c.resize_recent(1);
+  std::string_view view = "grass";
+  EXPECT_EQ(c.get(view), t);
+  EXPECT_THAT(c.recent_keys(), ElementsAre("grass"));
+  EXPECT_TRUE(c.contains(view));
+  EXPECT_TRUE(c.erase(view));
+  EXPECT_FALSE(c.contains(view));
+  EXPECT_TRUE(c.recent_keys().empty());
 }
 
 // A value whose destructor uses the cache that held it: the cache must never release a value

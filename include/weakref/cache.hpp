@@ -58,11 +58,19 @@ inline constexpr bool cache_is_shared_ptr<std::shared_ptr<T>> = true;
 // Uses (hits and creations by get_or_create, hits by get) make a value the most recent;
 // contains() and size() do not. Keys are spread over 16 shards, each with its own lock, so
 // threads working on different keys rarely meet. Neither copyable nor movable.
-// Hash and KeyEqual are called concurrently from several threads, as const objects.
+// Hash and KeyEqual are called concurrently from several threads, as const objects. With a
+// transparent Hash and KeyEqual (both define is_transparent), get, contains and erase also take
+// a key of another type that they accept, as std::unordered_map's lookups do, and make no K (a
+// std::string_view for std::string keys). Equal keys must hash alike, whatever their type.
 template <class K, class V, class Hash = std::hash<K>, class KeyEqual = std::equal_to<K>>
 class cache {
   using shard = detail::cache_shard<K, V>;
   using recent_list = detail::cache_recent<K, V, KeyEqual>;
+  // A key type other than K that the lookups take: any that Hash and KeyEqual accept, if they
+  // are transparent.
+  template <class Key>
+  static constexpr bool other_key =
+      detail::transparent_lookup<Hash, KeyEqual> && !std::is_same_v<std::remove_cvref_t<Key>, K>;
 
  public:
   using key_type = K;
@@ -125,26 +133,19 @@ class cache {
   // creation in flight. A hit makes the value the most recent.
   // Throws: what Hash or KeyEqual throws; what K's copy constructor throws and std::bad_alloc
   // (a hit entering the LRU front). Then the recency order is unchanged.
-  std::shared_ptr<V> get(const K& key) const {
-    const auto hash = hash_of(key);
-    auto& s = shard_for(hash);
-    typename recent_list::released released;  // destroyed after the lock
-    std::shared_ptr<V> value;
-    typename shard::graveyard dead;  // likewise
-    std::lock_guard lock(s.mutex);
-    if ((value = s.find(hash, key, equal_, dead))) touch(hash, key, value, released);
-    return value;
+  // Each lookup by key also comes as a template for other key types (heterogeneous lookup),
+  // present only with a transparent Hash and KeyEqual.
+  std::shared_ptr<V> get(const K& key) const { return get_any(key); }
+  template <class Key>
+  std::shared_ptr<V> get(const Key& key) const requires other_key<Key> {
+    return get_any(key);
   }
 
   // Whether `key` has a live value. Not a use: the recency order is unchanged.
-  bool contains(const K& key) const {
-    const auto hash = hash_of(key);
-    auto& s = shard_for(hash);
-    std::shared_ptr<V> value;  // released after the lock: it may be the last owner by now
-    typename shard::graveyard dead;
-    std::lock_guard lock(s.mutex);
-    value = s.find(hash, key, equal_, dead);
-    return value != nullptr;
+  bool contains(const K& key) const { return contains_any(key); }
+  template <class Key>
+  bool contains(const Key& key) const requires other_key<Key> {
+    return contains_any(key);
   }
 
   // The number of live values (entries whose value has died are not counted).
@@ -164,25 +165,10 @@ class cache {
   // if someone holds it). A creation in flight for `key` is not affected: it stores its value
   // when it ends. Returns whether a live value was forgotten.
   // Throws: what Hash or KeyEqual throws. Then nothing was forgotten.
-  bool erase(const K& key) {
-    const auto hash = hash_of(key);
-    auto& s = shard_for(hash);
-    std::shared_ptr<V> value;              // released after the locks
-    typename recent_list::evicted recent;  // likewise
-    typename shard::graveyard dead;        // likewise
-    std::lock_guard lock(s.mutex);
-    s.entries.settle(dead);
-    // Every lookup (which may throw) before the first change.
-    auto* n =
-        s.entries.find(hash, [&](const typename shard::fields& f) { return equal_(f.key, key); });
-    std::lock_guard recent_lock(recent_mutex_);
-    auto pos = recent_.find(hash, key);
-    if (n) {
-      value = n->lock_element();
-      s.entries.erase(n, dead);
-    }
-    if (pos != recent_.end()) recent_.erase(pos, recent);
-    return value != nullptr;
+  bool erase(const K& key) { return erase_any(key); }
+  template <class Key>
+  bool erase(const Key& key) requires other_key<Key> {
+    return erase_any(key);
   }
 
   // Forgets every key, as erase() does, shard by shard: a value created meanwhile may stay.
@@ -258,6 +244,52 @@ class cache {
     return value;
   }
 
+  template <class Key>
+  std::shared_ptr<V> get_any(const Key& key) const {
+    const auto hash = hash_of(key);
+    auto& s = shard_for(hash);
+    typename recent_list::released released;  // destroyed after the lock
+    std::shared_ptr<V> value;
+    typename shard::graveyard dead;  // likewise
+    std::lock_guard lock(s.mutex);
+    auto* n = s.lookup(hash, key, equal_, dead);
+    // The front gets a copy of the stored key (`key` may be of another type); the entry stays
+    // while the shard is locked.
+    if (n && (value = n->lock_element())) touch(hash, n->fields().key, value, released);
+    return value;
+  }
+  template <class Key>
+  bool contains_any(const Key& key) const {
+    const auto hash = hash_of(key);
+    auto& s = shard_for(hash);
+    std::shared_ptr<V> value;  // released after the lock: it may be the last owner by now
+    typename shard::graveyard dead;
+    std::lock_guard lock(s.mutex);
+    value = s.find(hash, key, equal_, dead);
+    return value != nullptr;
+  }
+  template <class Key>
+  bool erase_any(const Key& key) {
+    const auto hash = hash_of(key);
+    auto& s = shard_for(hash);
+    std::shared_ptr<V> value;              // released after the locks
+    typename recent_list::evicted recent;  // likewise
+    typename shard::graveyard dead;        // likewise
+    std::lock_guard lock(s.mutex);
+    s.entries.settle(dead);
+    // Every lookup (which may throw) before the first change.
+    auto* n =
+        s.entries.find(hash, [&](const typename shard::fields& f) { return equal_(f.key, key); });
+    std::lock_guard recent_lock(recent_mutex_);
+    auto pos = recent_.find(hash, key);
+    if (n) {
+      value = n->lock_element();
+      s.entries.erase(n, dead);
+    }
+    if (pos != recent_.end()) recent_.erase(pos, recent);
+    return value != nullptr;
+  }
+
   // Takes creation `mine` out of its shard's list and wakes its waiters, on every way out of
   // get_or_create once it is listed (the lock is held again by then).
   class finish_guard {
@@ -278,7 +310,10 @@ class cache {
     std::unique_lock<detail::cache_spin_lock>& lock_;
   };
 
-  std::uint64_t hash_of(const K& key) const { return detail::mix_hash(hash_(key)); }
+  template <class Key>
+  std::uint64_t hash_of(const Key& key) const {
+    return detail::mix_hash(hash_(key));
+  }
   // Bits 24-27 of the mixed hash: the table's index uses bits 28 and up.
   shard& shard_for(std::uint64_t hash) const noexcept {
     return shards_[(hash >> 24) & (shard_count - 1)];

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <list>
 #include <memory>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -21,6 +22,8 @@ namespace weakref::detail {
 template <class K, class V, class KeyEqual>
 class cache_recent {
   struct entry {
+    // Made in place by emplace_front: the key is copied once, not into a temporary first.
+    entry(std::uint64_t h, const K& k, const std::shared_ptr<V>& v) : hash(h), key(k), value(v) {}
     std::uint64_t hash;  // the cache's mixed hash of `key`: the index never calls Hash again
     K key;
     std::shared_ptr<V> value;
@@ -34,12 +37,26 @@ class cache_recent {
     const K* key;
     bool stored;  // points into an entry (else: a caller's key, for a lookup)
   };
+  // A caller's key of another type, for a heterogeneous lookup (find): the index is
+  // transparent, so no K is made.
+  template <class Key>
+  struct key_probe {
+    std::uint64_t hash;
+    const Key* key;
+  };
   struct key_ref_hash {
-    std::size_t operator()(const key_ref& k) const noexcept {
-      return static_cast<std::size_t>(k.hash >> 32 ^ k.hash);
+    using is_transparent = void;
+    std::size_t operator()(const key_ref& k) const noexcept { return fold(k.hash); }
+    template <class Key>
+    std::size_t operator()(const key_probe<Key>& k) const noexcept {
+      return fold(k.hash);
+    }
+    static std::size_t fold(std::uint64_t hash) noexcept {
+      return static_cast<std::size_t>(hash >> 32 ^ hash);
     }
   };
   struct key_ref_equal {
+    using is_transparent = void;
     const KeyEqual* equal;
     bool operator()(const key_ref& a, const key_ref& b) const {
       // Stored keys are unique, so two stored ones are equal only if they are the same entry:
@@ -47,6 +64,15 @@ class cache_recent {
       if (a.key == b.key) return true;
       if (a.stored && b.stored) return false;
       return a.hash == b.hash && (*equal)(*a.key, *b.key);
+    }
+    // Only stored keys are in the index: the stored key first, as the cache's tables call it.
+    template <class Key>
+    bool operator()(const key_probe<Key>& a, const key_ref& b) const {
+      return a.hash == b.hash && (*equal)(*b.key, *a.key);
+    }
+    template <class Key>
+    bool operator()(const key_ref& a, const key_probe<Key>& b) const {
+      return (*this)(b, a);
     }
   };
   using index = std::unordered_map<key_ref, typename list::iterator, key_ref_hash, key_ref_equal>;
@@ -81,7 +107,7 @@ class cache_recent {
       if (it->second->value != value) out.previous = std::exchange(it->second->value, value);
       return;
     }
-    entries_.push_front(entry{hash, key, value});
+    entries_.emplace_front(hash, key, value);
     try {
       index_.emplace(key_ref{hash, &entries_.front().key, true}, entries_.begin());
     } catch (...) {
@@ -91,9 +117,15 @@ class cache_recent {
     if (entries_.size() > capacity_) pop_back(out.gone);
   }
 
-  // `key`'s place, or end(). Throws what KeyEqual throws; changes nothing.
-  position find(std::uint64_t hash, const K& key) {
-    return index_.find(key_ref{hash, &key, false});
+  // `key`'s place (a K, or another key type KeyEqual takes), or end(). Throws what KeyEqual
+  // throws; changes nothing.
+  template <class Key>
+  position find(std::uint64_t hash, const Key& key) {
+    if constexpr (std::is_same_v<Key, K>) {
+      return index_.find(key_ref{hash, &key, false});
+    } else {
+      return index_.find(key_probe<Key>{hash, &key});
+    }
   }
   position end() noexcept { return index_.end(); }
 

@@ -52,12 +52,19 @@ struct alignas(64) cache_shard {
     std::thread::id creator;
   };
 
-  // The live value for `key`, or null; applies the pending deaths first (into `g`). Call with
-  // `mutex` held.
-  template <class KeyEqual>
-  std::shared_ptr<V> find(std::uint64_t hash, const K& key, const KeyEqual& equal, graveyard& g) {
+  // The entry for `key` (a K, or another key type KeyEqual takes), or null; applies the
+  // pending deaths first (into `g`). Its value may be dead. Call with `mutex` held: the entry,
+  // and the key it stores, stay while it is.
+  template <class Key, class KeyEqual>
+  typename table::node* lookup(std::uint64_t hash, const Key& key, const KeyEqual& equal,
+                               graveyard& g) {
     entries.settle(g);
-    auto* n = entries.find(hash, [&](const fields& f) { return equal(f.key, key); });
+    return entries.find(hash, [&](const fields& f) { return equal(f.key, key); });
+  }
+  // The live value for `key`, or null; as lookup().
+  template <class Key, class KeyEqual>
+  std::shared_ptr<V> find(std::uint64_t hash, const Key& key, const KeyEqual& equal, graveyard& g) {
+    auto* n = lookup(hash, key, equal, g);
     return n ? n->lock_element() : nullptr;
   }
 
