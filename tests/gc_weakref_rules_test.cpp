@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -84,6 +85,65 @@ TEST(gc_weakrefs, a_ref_held_inside_the_garbage_and_also_outside_calls_back) {
   EXPECT_EQ(weakref::gc::collect(), 2u);
   EXPECT_THAT(sorted(log.events), ElementsAre("called, dead:yes", "~a", "~b"));
   EXPECT_FALSE(copy_outside.has_callback());
+}
+
+// CPython's handle_weakrefs decides which callbacks to call before calling any: a weakref that
+// is live then is called back even if an earlier callback leaves garbage its only holder.
+// Each callback drops the other ref's live handle, so whichever runs first would skip the
+// other if the decision were made chain by chain.
+TEST(gc_weakrefs, a_callback_that_leaves_another_ref_held_only_by_garbage_does_not_cancel_it) {
+  event_log log;
+  auto [ha, hb] = make_pair_cycle(log, "ha", "hb");  // garbage that holds the refs
+  auto a = make_node(log, "a");
+  a->next = a;
+  auto b = make_node(log, "b");
+  b->next = b;
+  std::optional<ref<gc_node>> live_a, live_b;
+  live_a.emplace(a, [&] {
+    log.add("cb_a");
+    live_b.reset();
+  });
+  live_b.emplace(b, [&] {
+    log.add("cb_b");
+    live_a.reset();
+  });
+  ha->held = *live_a;
+  hb->held = *live_b;
+  a.reset();
+  b.reset();
+  ha.reset();
+  hb.reset();
+  EXPECT_EQ(weakref::gc::collect(), 4u);
+  EXPECT_THAT(sorted(log.events), ElementsAre("cb_a", "cb_b", "~a", "~b", "~ha", "~hb"));
+}
+
+// The same, from the other side: a callback drops the garbage's handle to another ref (through
+// a pointer it kept), which still has a live one. That ref is not garbage: it is called back.
+TEST(gc_weakrefs, a_callback_that_drops_garbage_handles_of_a_live_ref_does_not_cancel_it) {
+  event_log log;
+  auto [ha, hb] = make_pair_cycle(log, "ha", "hb");
+  auto a = make_node(log, "a");
+  a->next = a;
+  auto b = make_node(log, "b");
+  b->next = b;
+  gc_node* holder_a = ha.get();
+  gc_node* holder_b = hb.get();
+  ref<gc_node> live_a(a, [&] {
+    log.add("cb_a");
+    holder_b->held = ref<gc_node>();
+  });
+  ref<gc_node> live_b(b, [&] {
+    log.add("cb_b");
+    holder_a->held = ref<gc_node>();
+  });
+  ha->held = live_a;
+  hb->held = live_b;
+  a.reset();
+  b.reset();
+  ha.reset();
+  hb.reset();
+  EXPECT_EQ(weakref::gc::collect(), 4u);
+  EXPECT_THAT(sorted(log.events), ElementsAre("cb_a", "cb_b", "~a", "~b", "~ha", "~hb"));
 }
 
 TEST(gc_weakrefs, a_ref_held_by_a_live_object_calls_back) {

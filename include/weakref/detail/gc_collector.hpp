@@ -674,7 +674,11 @@ class gc_collector {
       }
       run = end;
     }
-    for (auto* chain : calls_) object_header::fire_chain(without_garbage_refs(chain));
+    // Every chain is sifted before any callback runs, as CPython's handle_weakrefs lists the
+    // callbacks before calling one: a callback that drops handles (live ones, or garbage's
+    // through a pointer it kept) must not change which later weak references are garbage.
+    for (auto& chain : calls_) chain = without_garbage_refs(chain);
+    for (auto* chain : calls_) object_header::fire_chain(chain);
 
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
