@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +38,10 @@ struct mt_node {
   std::shared_ptr<mt_node> get_next() {
     std::lock_guard lock(mutex);
     return next;
+  }
+  std::shared_ptr<mt_node> take_next() {
+    std::lock_guard lock(mutex);
+    return std::move(next);
   }
   template <class V>
   void traverse(V& visit) {
@@ -147,6 +153,52 @@ TEST(gc_threads, collections_race_with_threads_that_build_share_and_drop_cycles)
   while (running.load() != 0) weakref::gc::collect();
   for (auto& t : mutators) t.join();
   weakref::gc::collect();
+  EXPECT_EQ(alive_nodes.load(), before);
+}
+
+// A thread that moves an edge back and forth between two live objects: moved from one already
+// traversed to one not yet, the edge is subtracted twice and its target's count goes negative,
+// which must not make collect() fail. Many objects between the two in the snapshot widen the
+// window the move must fall in.
+TEST(gc_threads, an_edge_moved_between_live_objects_during_collections_is_not_an_error) {
+  auto before = alive_nodes.load();
+  auto x = weakref::make_shared<mt_node>();
+  std::vector<std::shared_ptr<mt_node>> between;
+  for (int i = 0; i < 2000; ++i) between.push_back(weakref::make_shared<mt_node>());
+  auto y = weakref::make_shared<mt_node>();
+  auto target = weakref::make_shared<mt_node>();
+  weakref::ref<mt_node> r(target);
+  x->set_next(std::move(target));  // owned by the edge alone (or by the mover, moving it)
+  std::atomic<bool> stop{false};
+  std::atomic<long> moves{0};
+  std::thread mover([&] {
+    for (bool to_y = true; !stop.load(std::memory_order_relaxed); to_y = !to_y) {
+      auto& from = to_y ? x : y;
+      (to_y ? y : x)->set_next(from->take_next());
+      moves.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  // Until enough collections overlapped moves (threads sharing a core may not interleave).
+  int errors = 0;
+  int overlapped = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (overlapped < 150 && std::chrono::steady_clock::now() < deadline) {
+    auto moved = moves.load(std::memory_order_relaxed);
+    try {
+      EXPECT_EQ(weakref::gc::collect(), 0u);
+    } catch (const std::logic_error&) {
+      ++errors;
+    }
+    if (moves.load(std::memory_order_relaxed) - moved >= 2) ++overlapped;
+  }
+  stop = true;
+  mover.join();
+  EXPECT_EQ(errors, 0);
+  EXPECT_TRUE(r.alive());
+  x.reset();
+  y.reset();
+  between.clear();
+  EXPECT_FALSE(r.alive());
   EXPECT_EQ(alive_nodes.load(), before);
 }
 

@@ -338,20 +338,68 @@ struct overcounting_node {
   }
 };
 
-TEST(gc_weakrefs, a_traverse_that_reports_an_edge_it_does_not_own_is_an_error) {
+// The count goes negative, which a concurrent move can cause too (below): not an error, and
+// the object is kept as if owned from outside.
+TEST(gc_weakrefs, an_object_a_traverse_reports_more_edges_to_than_it_has_owners_is_kept) {
   auto a = weakref::make_shared<overcounting_node>();
   auto b = weakref::make_shared<overcounting_node>();
   a->next = b;
   ref<overcounting_node> rb(b);
   b.reset();  // b's only owner is a's edge, which a's traverse reports twice
-  try {
-    weakref::gc::collect();
-    ADD_FAILURE() << "collect() did not throw";
-  } catch (const std::logic_error& e) {
-    EXPECT_THAT(e.what(), testing::HasSubstr("more strong references"));
-  }
+  EXPECT_EQ(weakref::gc::collect(), 0u);
   EXPECT_TRUE(rb.alive());
   EXPECT_EQ(a->next, rb());
+}
+
+// Two live objects whose edges move while a collection traverses them: what another thread
+// may do between two traverses (each under its object's lock, as gc.hpp asks), done here by
+// the first traverse, so that it happens every time. That traverse reports its edges, then
+// moves them to its twin, which reports them again: each moved target is subtracted twice.
+struct moving_node {
+  static inline bool move = false;
+  std::vector<std::shared_ptr<gc_node>> edges;
+  moving_node* twin = nullptr;
+  bool traversed = false;
+  template <class V>
+  void traverse(V& visit) {
+    visit(edges);
+    traversed = true;
+    if (!move || twin->traversed) return;
+    for (auto& e : edges) twin->edges.push_back(std::move(e));
+    edges.clear();
+  }
+};
+
+TEST(gc_weakrefs, an_edge_moved_between_live_objects_during_a_collection_is_not_an_error) {
+  event_log log;
+  auto x = weakref::make_shared<moving_node>();
+  auto y = weakref::make_shared<moving_node>();
+  x->twin = y.get();
+  y->twin = x.get();
+  // Owned only by the edges; one in each object, so whichever is traversed first moves one.
+  auto target_x = make_node(log, "target_x");
+  auto target_y = make_node(log, "target_y");
+  ref<gc_node> rx(target_x);
+  ref<gc_node> ry(target_y);
+  x->edges.push_back(std::move(target_x));
+  y->edges.push_back(std::move(target_y));
+  auto collect_moving = [&](auto&& run) {
+    x->traversed = y->traversed = false;
+    moving_node::move = true;
+    run();
+    moving_node::move = false;
+  };
+  collect_moving([] { EXPECT_EQ(weakref::gc::collect(), 0u); });
+  EXPECT_TRUE(rx.alive());
+  EXPECT_TRUE(ry.alive());
+  EXPECT_EQ(x->edges.size() + y->edges.size(), 2u);
+  // The introspection queries subtract the same way.
+  collect_moving([] { EXPECT_TRUE(weakref::gc::find_garbage().objects.empty()); });
+  EXPECT_EQ(weakref::gc::collect(), 0u);
+  EXPECT_TRUE(log.events.empty());
+  x.reset();
+  y.reset();
+  EXPECT_THAT(sorted(log.events), ElementsAre("~target_x", "~target_y"));
 }
 
 TEST(gc_weakrefs, a_callback_that_throws_goes_to_the_unraisable_hook_and_the_rest_still_run) {

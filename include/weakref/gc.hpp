@@ -22,10 +22,11 @@
 // argument-dependent lookup. traverse visits every member that holds a std::shared_ptr to
 // another object (see weakref::gc::visitor for what it accepts). It must visit only what its
 // object owns, each once: visiting a shared_ptr owned elsewhere (a global, another object's
-// member) makes the collector see fewer outside owners than there are. It throws when the
-// count goes negative; otherwise the object that shared_ptr points to may be condemned while
-// alive (its weak references then read dead and its traverse edges are released). Missing an
-// edge only makes the collector free less.
+// member) makes the collector see fewer outside owners than there are, and the object that
+// shared_ptr points to may be condemned while alive (its weak references then read dead and its
+// traverse edges are released). An object whose count goes negative is kept, as if owned from
+// outside: a concurrent move of an edge from an object already traversed to one not yet does
+// that too, and is no error. Missing an edge only makes the collector free less.
 // Objects of other types, and objects made by std::make_shared, are not tracked and cost
 // nothing more: they are roots, so whatever they own is alive. A tracked object costs 48 bytes
 // more than an untracked one, and its creation and death take a spin lock (one of 16 shards,
@@ -90,9 +91,9 @@ namespace weakref::gc {
 // A full collection (see the top of this header). Returns how many garbage objects it freed
 // (their last owner was released by it, on this thread). 0 when called on a thread that is
 // already inside a collection.
-// Throws: std::logic_error if a traverse reports more strong references to an object than it
-// has owners (a shared_ptr visited twice, or one the object does not own); an exception a
-// traverse throws while the garbage is being found; std::bad_alloc. In each case the
+// Throws: an exception a traverse throws while the garbage is being found; std::bad_alloc.
+// (More strong references reported to an object than it has owners is not an error: another
+// thread may have moved an edge between two traverses. That object is kept.) In each case the
 // collection is abandoned before anything is condemned: nothing was freed or changed, the
 // phase::start callbacks ran but phase::stop ones do not, and get_stats() does not count it.
 // Once the garbage is condemned nothing can fail: everything freeing needs is allocated before,

@@ -14,7 +14,6 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
-#include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -400,15 +399,15 @@ class gc_collector {
       }
       t.last = static_cast<std::uint32_t>(ephemerons_.size());
     }
+    // A count below zero means more edges were seen than the object has owners. A traverse
+    // that visits an edge twice does that, but so does a synchronized writer on another thread
+    // that moves an edge from an object already traversed to one not yet traversed: the same
+    // edge is then subtracted twice, and nothing tells the two apart. Throwing would make
+    // collect() fail because of an ordinary concurrent mutator, so the object is kept as if
+    // owned from outside, which is conservative: it and what it reaches stay alive, and a later
+    // collection, with a consistent view, can still free them.
     for (auto& e : snapshot_) {
-      if (e.outside < 0) {
-        throw std::logic_error(
-            std::string("weakref::gc::collect: traverse reported more strong references to an "
-                        "object of type ") +
-            e.record->type->type->name() +
-            " than it has owners (an edge visited twice, or one its object does not own); "
-            "nothing was freed");
-      }
+      if (e.outside < 0) e.outside = 1;
     }
   }
 
