@@ -103,10 +103,10 @@ std::vector<std::size_t> allocations_of_one_entry(Add add) {
   return sizes;
 }
 
-// 112 bytes on the Itanium C++ ABI (GCC and Clang on Linux) with 64-bit pointers; others lay
+// 104 bytes on the Itanium C++ ABI (GCC and Clang on Linux) with 64-bit pointers; others lay
 // the node out differently, and only the count is checked there.
 #if defined(__GLIBCXX__) && defined(__LP64__)
-constexpr std::size_t max_entry_bytes = 112;
+constexpr std::size_t max_entry_bytes = 104;
 #else
 constexpr std::size_t max_entry_bytes = static_cast<std::size_t>(-1);
 #endif
@@ -125,22 +125,22 @@ TEST(weak_containers_growth, an_entry_is_one_allocation_that_fits_a_malloc_fast_
   }
 }
 
-// A node for the index alone: its hash picks the home slot (bits 32 and up) and the tag.
-struct alignas(16) index_node {
+// A node for the index alone: its hash picks the home slot (bits 32 and up).
+struct index_node {
   std::uint64_t hash;
 };
-std::uint64_t hash_at_home(std::uint64_t home, std::uint64_t tag) { return home << 32 | tag << 28; }
+std::uint64_t hash_at_home(std::uint64_t home, std::uint64_t low) { return home << 32 | low; }
 
 TEST(weak_containers_growth, index_holds_three_quarters_and_backward_shift_keeps_runs_reachable) {
   weakref::detail::table_index<index_node> index;
   EXPECT_FALSE(index.has_room(1));
-  index.grow_empty(1);  // 8 slots
+  index.grow(1);  // 8 slots
   EXPECT_TRUE(index.has_room(6));
   EXPECT_FALSE(index.has_room(7));
   // One probe run from slot 6 around to slot 2: a (home 6), b (6), c (7), d (6), e (0).
   index_node a{hash_at_home(6, 1)}, b{hash_at_home(6, 2)}, c{hash_at_home(7, 3)},
       d{hash_at_home(6, 4)}, e{hash_at_home(0, 5)};
-  for (const auto* n : {&a, &b, &c, &d, &e}) index.insert(n);
+  for (auto* n : {&a, &b, &c, &d, &e}) index.insert(n);
   auto find = [&](const index_node& n) {
     return index.find(n.hash, [&](const index_node& m) { return &m == &n; });
   };
@@ -153,6 +153,29 @@ TEST(weak_containers_growth, index_holds_three_quarters_and_backward_shift_keeps
   EXPECT_EQ(find(e), nullptr);
   EXPECT_EQ(find(c), &c);
   EXPECT_EQ(find(d), &d);
+}
+
+// Growing refiles from the slots (each keeps its node's hash), so every node stays findable;
+// and a probe asks `same` only about nodes whose whole hash is the one looked for.
+TEST(weak_containers_growth, index_grows_from_its_slots_and_compares_hashes_before_nodes) {
+  weakref::detail::table_index<index_node> index;
+  std::vector<index_node> nodes;
+  for (std::uint64_t i = 0; i < 40; ++i) nodes.push_back({hash_at_home(i % 5, i)});  // runs
+  nodes.push_back({nodes[7].hash});  // a second node with nodes[7]'s whole hash
+  for (auto& n : nodes) {
+    if (!index.has_room(&n - nodes.data() + 1)) index.grow(&n - nodes.data() + 1);
+    index.insert(&n);
+  }
+  for (auto& n : nodes) {
+    int asked = 0;
+    auto* found = index.find(n.hash, [&](const index_node& m) {
+      ++asked;
+      EXPECT_EQ(m.hash, n.hash);
+      return &m == &n;
+    });
+    EXPECT_EQ(found, &n);
+    EXPECT_LE(asked, n.hash == nodes[7].hash ? 2 : 1);
+  }
 }
 
 }  // namespace

@@ -96,6 +96,10 @@ class alignas(8) weakref_node {
   // to its container's inbox), so fire_chain() does not release it: two atomic operations
   // fewer per entry a death removes.
   bool fire_keeps_handle_ = false;
+  // The dispatch chain's link, free once fire() runs (fire_chain() has moved past the node): an
+  // entry node chains its container's inbox through it.
+  weakref_node*& fired_link() noexcept { return next_; }
+  weakref_node* fired_link() const noexcept { return next_; }
 };
 
 // A node whose callback is `fire_`, a callable taking the node (which it may wrap in a handle).

@@ -104,7 +104,7 @@ class entry_node : public weakref_node {
   }
 
   // The flags come first: the Itanium C++ ABI places them in weakref_node's tail padding, which
-  // keeps common entries within 112 bytes (glibc's fast bins take up to 120).
+  // keeps common entries within 104 bytes (glibc's fast bins take up to 120).
   bool removed = false;  // removed while an iterator was alive; freed when the last one goes
   // Unlinked from its object when removed (its only handle the container's): it no longer
   // counts in getweakrefcount, and never posts.
@@ -116,7 +116,8 @@ class entry_node : public weakref_node {
  public:
   std::uint64_t hash;    // the key's mixed hash
   std::size_t position;  // the entry's place in insertion order
-  entry_node* next_dead = nullptr;
+  // The next node posted to the inbox before this one.
+  entry_node* next_dead() const noexcept { return static_cast<entry_node*>(fired_link()); }
 
  private:
   // The handle detach_all() took for the call becomes the inbox's; the container takes it over.
@@ -124,6 +125,7 @@ class entry_node : public weakref_node {
     if (!inbox_->push(this)) release();
   }
   std::string_view where() const noexcept override { return "weak container"; }
+  friend class death_inbox;  // chains posted nodes through fired_link()
 
   death_inbox* inbox_;
 };
@@ -132,7 +134,7 @@ inline bool death_inbox::push(entry_node* node) noexcept {
   auto* head = head_.load(std::memory_order_relaxed);
   do {
     if (head == closed()) return false;
-    node->next_dead = head;
+    node->fired_link() = head;
   } while (!head_.compare_exchange_weak(head, node, std::memory_order_release,
                                         std::memory_order_relaxed));
   return true;
@@ -152,13 +154,12 @@ template <class T>
 // An entry: its node with the container's fields (key or value) inside, so a lookup touches
 // one allocation and keys and values never move. `fields` is engaged exactly while the entry
 // is in its table; the table destroys it on removal (not when the last handle goes:
-// valuerefs()/keyrefs() handles may outlive the entry by far). Aligned so that the table's
-// index can keep a few hash bits in the low bits of the pointer.
+// valuerefs()/keyrefs() handles may outlive the entry by far).
 //
 // Fields names the element type (`element_type`); a new entry's fields are constructed from
 // (std::in_place, arguments...), so that Fields' copy and move constructors stay its own.
 template <class Fields>
-class alignas(16) table_node final : public entry_node {
+class table_node final : public entry_node {
  public:
   using element_type = typename Fields::element_type;
 

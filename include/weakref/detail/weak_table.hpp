@@ -159,7 +159,7 @@ class weak_table {
   std::size_t size() const noexcept {
     if (!inbox_ || inbox_->empty()) return live_;
     std::size_t posted = 0;
-    for (auto* n = inbox_->peek(); n; n = n->next_dead) posted += holds(n);
+    for (auto* n = inbox_->peek(); n; n = n->next_dead()) posted += holds(n);
     return live_ - posted;
   }
   std::size_t end_index() const noexcept { return order_.size(); }
@@ -183,7 +183,7 @@ class weak_table {
   template <class... A>
   node* append(object_header& header, const std::shared_ptr<element_type>& obj, std::uint64_t hash,
                A&&... fields) {
-    reserve_index(live_ + 1);
+    if (!index_.has_room(live_ + 1)) index_.grow(live_ + 1);
     reserve_one(order_);
     auto* n = new node(header, obj, inbox(), hash, order_.size(), std::in_place,
                        std::forward<A>(fields)...);
@@ -262,7 +262,7 @@ class weak_table {
     auto* dead = inbox_->take();
     do {
       while (dead) {
-        auto* next = dead->next_dead;
+        auto* next = dead->next_dead();
         if (holds(dead)) {
           dead->take_post();
           remove(static_cast<node*>(dead), g);
@@ -293,14 +293,6 @@ class weak_table {
   death_inbox& inbox() {
     if (!inbox_) inbox_ = new death_inbox;
     return *inbox_;
-  }
-
-  void reserve_index(std::size_t count) {
-    if (index_.has_room(count)) return;
-    index_.grow_empty(count);
-    for (auto* n : order_) {
-      if (n && !n->removed) index_.insert(n);
-    }
   }
 
   // Room for one more push_back, growing geometrically (reserve(size() + 1) alone would not).
@@ -356,7 +348,7 @@ class weak_table {
 
   static void release_all(entry_node* n) noexcept {
     while (n) {
-      auto* next = n->next_dead;
+      auto* next = n->next_dead();
       n->release();
       n = next;
     }
