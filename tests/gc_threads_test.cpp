@@ -329,4 +329,227 @@ TEST(gc_threads, ephemeron_maps_come_and_go_during_collections) {
   EXPECT_EQ(alive_nodes.load(), before);
 }
 
+// --- edit_scope (precondition (3) in gc.hpp) ---
+
+// The move the use counts cannot see: hub w (held by a local shared_ptr) owns two spokes, and
+// each spoke owns edges back to w. A writer moving such an edge from a spoke the analysis has
+// traversed to one it has not yet makes it subtract the edge twice; w's local owner absorbs the
+// error (its count reaches 0 instead of going negative), and w and its spokes would be
+// condemned while alive. Every member is guarded by its object's mutex (precondition (1)).
+struct mt_spoke;
+struct mt_hub {
+  std::mutex mutex;
+  std::shared_ptr<mt_spoke> x, y;
+  template <class V>
+  void traverse(V& visit) {
+    std::lock_guard lock(mutex);
+    visit(x);
+    visit(y);
+  }
+};
+struct mt_spoke {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<mt_hub>> back;
+  template <class V>
+  void traverse(V& visit) {
+    std::lock_guard lock(mutex);
+    visit(back);
+  }
+};
+
+// Moves one back edge between the spokes; false once they are gone (the hub was condemned and
+// its members released). Under the hub's lock, which a condemned hub's release also takes, so
+// the spokes it names stay alive meanwhile; the writer holds no owner of them, as a writer that
+// reached them through the hub and dropped its copies would not.
+bool move_back_edge(mt_hub& hub, bool to_y) {
+  std::lock_guard lock(hub.mutex);
+  if (!hub.x || !hub.y) return false;
+  auto& from = to_y ? *hub.x : *hub.y;
+  auto& to = to_y ? *hub.y : *hub.x;
+  std::scoped_lock both(from.mutex, to.mutex);
+  if (from.back.empty()) return true;
+  to.back.push_back(std::move(from.back.back()));
+  from.back.pop_back();
+  return true;
+}
+
+TEST(gc_threads, moves_under_an_edit_scope_never_condemn_a_live_object) {
+  weakref::gc::collect();
+  auto before = alive_nodes.load();
+  auto w = weakref::make_shared<mt_hub>();
+  weakref::ref<mt_hub> r(w);
+  // Spokes far apart in the snapshot, so that many moves fall between their traverses.
+  auto x = weakref::make_shared<mt_spoke>();
+  std::vector<std::shared_ptr<mt_node>> between;
+  for (int i = 0; i < 2000; ++i) between.push_back(weakref::make_shared<mt_node>());
+  auto y = weakref::make_shared<mt_spoke>();
+  x->back.push_back(w);
+  y->back.push_back(w);
+  w->x = std::move(x);
+  w->y = std::move(y);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> spokes_gone{false};
+  std::atomic<long> moves{0};
+  std::thread writer([&] {
+    for (bool to_y = true; !stop.load(std::memory_order_relaxed); to_y = !to_y) {
+      weakref::gc::edit_scope scope;  // no analysis sees half of this move
+      if (!move_back_edge(*w, to_y)) {
+        spokes_gone = true;
+        return;
+      }
+      moves.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  // Until enough collections overlapped moves (without the scope, a few dozen condemn w).
+  int overlapped = 0;
+  int collections = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (overlapped < 100 && std::chrono::steady_clock::now() < deadline && r.alive()) {
+    auto moved = moves.load(std::memory_order_relaxed);
+    EXPECT_EQ(weakref::gc::collect(), 0u);
+    ++collections;
+    if (moves.load(std::memory_order_relaxed) - moved >= 2) ++overlapped;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_TRUE(r.alive());
+  EXPECT_FALSE(spokes_gone.load());
+  EXPECT_GT(moves.load(), 0);
+  EXPECT_GT(collections, 0);
+  {
+    std::lock_guard lock(w->mutex);
+    ASSERT_TRUE(w->x && w->y);
+    std::scoped_lock both(w->x->mutex, w->y->mutex);
+    EXPECT_EQ(w->x->back.size() + w->y->back.size(), 2u);
+  }
+  w.reset();
+  between.clear();
+  EXPECT_EQ(weakref::gc::collect(), 3u);  // the hub and its spokes, now a garbage cycle
+  EXPECT_FALSE(r.alive());
+  EXPECT_EQ(alive_nodes.load(), before);
+}
+
+// Counts the analyses that reach it; while `hold` is set, its traverse also says it is being
+// analysed and waits until `hold` is cleared.
+struct analysis_probe {
+  static inline std::atomic<int> traversals{0};
+  static inline std::atomic<bool> hold{false};
+  static inline std::atomic<bool> analysing{false};
+  template <class V>
+  void traverse(V&) {
+    traversals.fetch_add(1);
+    if (!hold.load()) return;
+    analysing = true;
+    while (hold.load()) std::this_thread::yield();
+  }
+};
+
+TEST(gc_threads, a_scope_on_one_thread_holds_off_another_threads_analysis_until_released) {
+  weakref::gc::collect();
+  auto probe = weakref::make_shared<analysis_probe>();
+  analysis_probe::traversals = 0;
+  std::atomic<bool> started{false};
+  auto id = weakref::gc::add_callback([&](weakref::gc::phase p, const auto&) {
+    if (p == weakref::gc::phase::start) started = true;
+  });
+  std::thread collector;
+  {
+    weakref::gc::edit_scope scope;
+    collector = std::thread([] { weakref::gc::collect(); });
+    while (!started.load()) std::this_thread::yield();
+    // The collection has begun; its analysis must not read anything while the scope is held.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(analysis_probe::traversals.load(), 0);
+  }
+  collector.join();
+  EXPECT_EQ(analysis_probe::traversals.load(), 1);
+  weakref::gc::remove_callback(id);
+}
+
+TEST(gc_threads, a_scope_opened_during_an_analysis_waits_for_its_verdict) {
+  weakref::gc::collect();
+  auto probe = weakref::make_shared<analysis_probe>();
+  analysis_probe::analysing = false;
+  analysis_probe::hold = true;
+  std::thread collector([] { weakref::gc::collect(); });
+  while (!analysis_probe::analysing.load()) std::this_thread::yield();
+  std::atomic<bool> entered{false};
+  std::thread editor([&] {
+    weakref::gc::edit_scope scope;
+    entered = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(entered.load());  // the analysis is still running
+  analysis_probe::hold = false;
+  collector.join();
+  editor.join();
+  EXPECT_TRUE(entered.load());
+}
+
+TEST(gc_threads, scopes_on_several_threads_are_held_at_once) {
+  std::atomic<int> inside{0};
+  std::atomic<bool> all_inside{false};
+  std::vector<std::thread> editors;
+  for (int t = 0; t < 3; ++t) {
+    editors.emplace_back([&] {
+      weakref::gc::edit_scope scope;
+      inside.fetch_add(1);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (inside.load() < 3 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+      if (inside.load() == 3) all_inside = true;
+    });
+  }
+  for (auto& t : editors) t.join();
+  EXPECT_TRUE(all_inside.load());
+  EXPECT_EQ(weakref::gc::collect(), 0u);  // and collections go on afterwards
+}
+
+// Collections on two threads while two writers swap edges between live cycles under scopes:
+// each analysis waits for the scopes and each scope for the analysis under way; nothing
+// deadlocks, and nothing live is condemned.
+TEST(gc_threads, scopes_and_collections_on_several_threads_make_progress) {
+  auto before = alive_nodes.load();
+  std::vector<std::shared_ptr<mt_node>> owners;
+  std::vector<weakref::ref<mt_node>> refs;
+  for (int i = 0; i < 16; ++i) {
+    owners.push_back(make_cycle());
+    refs.emplace_back(owners.back());
+    refs.emplace_back(owners.back()->get_next());
+  }
+  std::mutex swapping;  // one swap at a time (each takes two edges out, then puts them back)
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (std::size_t t = 0; t < 2; ++t) {
+    writers.emplace_back([&, t] {
+      for (std::size_t i = t; !stop.load(); i += 2) {
+        weakref::gc::edit_scope scope;
+        std::lock_guard lock(swapping);
+        auto& a = owners[i % owners.size()];
+        auto& b = owners[(i + 7) % owners.size()];
+        auto an = a->take_next();  // swapped: every use count is as it was
+        a->set_next(b->take_next());
+        b->set_next(std::move(an));
+      }
+    });
+  }
+  std::vector<std::thread> collectors;
+  for (int t = 0; t < 2; ++t) {
+    collectors.emplace_back([] {
+      for (int i = 0; i < 50; ++i) {
+        make_cycle();
+        weakref::gc::collect();
+      }
+    });
+  }
+  for (auto& t : collectors) t.join();
+  stop = true;
+  for (auto& t : writers) t.join();
+  for (auto& r : refs) EXPECT_TRUE(r.alive());
+  owners.clear();
+  weakref::gc::collect();
+  for (auto& r : refs) EXPECT_FALSE(r.alive());
+  EXPECT_EQ(alive_nodes.load(), before);
+}
 }  // namespace

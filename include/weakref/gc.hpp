@@ -26,7 +26,8 @@
 // shared_ptr points to may be condemned while alive (its weak references then read dead and its
 // traverse edges are released). An object whose count goes negative is kept, as if owned from
 // outside: a concurrent move of an edge from an object already traversed to one not yet does
-// that too, and is no error. Missing an edge only makes the collector free less.
+// that too, and is no error (but see precondition (3) below: when another owner absorbs the
+// error, the count reaches 0 instead). Missing an edge only makes the collector free less.
 // Objects of other types, and objects made by std::make_shared, are not tracked and cost
 // nothing more: they are roots, so whatever they own is alive. A tracked object costs 48 bytes
 // more than an untracked one, and its creation and death take a spin lock (one of 16 shards,
@@ -49,12 +50,23 @@
 // CPython's gc.collect() inside a collection). Other threads are not paused: a thread that
 // allocates or frees a tracked object waits at most for one collection's pass over its
 // shard of the tracked list. What a collection guarantees to other threads:
-//  - It never frees or changes an object that a strong reference keeps alive from outside
-//    the tracked graph, provided (1) traverse and concurrent writers of the members it
-//    visits are synchronized (traverse reads the members: guard them as for any read from
-//    another thread), and (2) no thread holds a cycle only "hand over hand", taking one
-//    member's strong reference from the previous one's field and letting that one go, in step
-//    with the collection (the counts of such a walk can look constant; see docs/design.md).
+//  - It never frees or changes an object that a strong reference keeps alive from outside the
+//    tracked graph, provided (1) traverse and concurrent writers of the members it visits are
+//    synchronized (traverse reads the members: guard them as for any read from another thread), (2)
+//    no thread holds a cycle only "hand over hand", taking one member's strong reference from the
+//    previous one's field and letting that one go, in step with the collection (the counts of such
+//    a walk can look constant; see docs/design.md; each step taken in an edit_scope meets it too),
+//    and (3) no thread MOVES a strong edge between two tracked objects while a collection may be
+//    analysing, unless it holds a weakref::gc::edit_scope (below): a shared_ptr moved from one
+//    tracked object's member into another's (directly or through a local), two swapped, or one
+//    copied and the original then reset: any change that leaves every use count as it was. The
+//    analysis calls each traverse once; a move between the two objects' traverses shows it the edge
+//    twice, and if the target has another owner to absorb the error (its count then reaches 0
+//    instead of going negative), that live object is condemned: its weak references read dead and
+//    the edges its traverse shows are released. The re-check of the counts cannot see a move. Not
+//    affected: storing into a member a reference held outside the tracked objects (a local, a
+//    global) or taking one out to keep, dropping an edge, copies that raise a count, and anything
+//    done while holding a scope.
 //    Since traverse runs under the collector's lock, a thread must not call collect() while it
 //    holds a lock that some traverse takes.
 //  - weakref::ref / proxy / weak_method / weak container lookups on another thread during a
@@ -73,6 +85,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -93,7 +106,8 @@ namespace weakref::gc {
 // already inside a collection.
 // Throws: an exception a traverse throws while the garbage is being found; std::bad_alloc.
 // (More strong references reported to an object than it has owners is not an error: another
-// thread may have moved an edge between two traverses. That object is kept.) In each case the
+// thread may have moved an edge between two traverses. That object is kept. A move that leaves
+// the count at 0 is not seen: precondition (3) at the top, and edit_scope.) In each case the
 // collection is abandoned before anything is condemned: nothing was freed or changed, the
 // phase::start callbacks ran but phase::stop ones do not, and get_stats() does not count it.
 // Once the garbage is condemned nothing can fail: everything freeing needs is allocated before,
@@ -102,6 +116,52 @@ namespace weakref::gc {
 // tracked lists, invisible to get_objects() and later collections, and dies when its last
 // owner lets go.
 inline std::size_t collect() { return detail::gc_collector::collect(true); }
+
+// weakref::gc::edit_scope
+//
+// Held by a thread while it moves strong edges between tracked objects: precondition (3) at
+// the top of this header. While any thread holds one, no collection analyses: collect() waits
+// for every scope to end before it reads the first count, and a scope opened while an
+// analysis runs waits for its verdict (O(tracked objects); callbacks and destructors after the
+// verdict are not waited for). Uncontended, it costs one atomic increment and one decrement
+// of a shared word, as a std::shared_mutex's lock_shared / unlock_shared.
+//
+//   {
+//     weakref::gc::edit_scope scope;    // before the locks traverse takes
+//     std::scoped_lock lock(a->mutex, b->mutex);
+//     b->children.push_back(std::move(a->children.back()));
+//     a->children.pop_back();
+//   }
+//
+// Scopes nest on a thread (the inner ones cost nothing). On a thread that holds one,
+// collect() returns 0 at once and collects nothing, as a nested collect() does: so does the
+// automatic collection of a weakref::make_shared inside the scope, and a collect() from a
+// callback or destructor run there (a move that drops an object's last owner runs them inside
+// the scope). The introspection queries below throw std::logic_error on such a thread (they
+// may wait for collections that wait for its scope). A collection's weak reference callbacks,
+// gc callbacks and destructors may open scopes (its analysis is over by then). Do not wait,
+// while holding a scope, for a thread that may be collecting, or that is waiting to open a
+// scope: that thread may be waiting for yours (it is a shared lock, taken before any lock
+// traverse takes).
+// Throws: std::logic_error when made inside a traverse that a collection's analysis or a query
+// runs (it would wait for that analysis; the collection is abandoned, nothing freed).
+// Destroy it on the thread that made it.
+class edit_scope {
+ public:
+  [[nodiscard]] edit_scope() {
+    if (detail::gc_edits_here++ != 0) return;  // nested
+    if (detail::gc_locked_here != 0) {
+      --detail::gc_edits_here;
+      throw std::logic_error("weakref::gc::edit_scope inside a traverse the collector runs");
+    }
+    detail::gc_collector::globals().edit_gate.enter();
+  }
+  ~edit_scope() {
+    if (--detail::gc_edits_here == 0) detail::gc_collector::globals().edit_gate.leave();
+  }
+  edit_scope(const edit_scope&) = delete;
+  edit_scope& operator=(const edit_scope&) = delete;
+};
 
 // weakref::gc::is_tracked(obj)
 //
@@ -201,8 +261,10 @@ inline bool remove_callback(std::size_t id) {
 // the collector's lock meanwhile (a collect() on another thread waits). Weak reference
 // callbacks, gc callbacks and destructors that a collection runs may call them (as in
 // CPython); a traverse may not, nor a destructor run while the collector holds its lock or lets
-// go of its snapshot (an object that died as the collector let go of it): those throw
-// std::logic_error instead of deadlocking. A collect() from a traverse a query runs returns 0.
+// go of its snapshot (an object that died as the collector let go of it), nor a thread that
+// holds an edit_scope: those throw std::logic_error instead of deadlocking. Queries do not wait
+// for other threads' edit scopes (they condemn nothing): one that runs while another thread
+// moves an edge may misreport. A collect() from a traverse a query runs returns 0.
 // The results hold strong references: they keep what they name alive while you hold them.
 
 // weakref::gc::get_referents(obj)

@@ -61,6 +61,74 @@ struct gc_busy_scope {
   gc_busy_scope& operator=(const gc_busy_scope&) = delete;
 };
 
+// gc::edit_scopes this thread holds (nested ones included): while any, collect() returns 0
+// (waiting for the other threads' scopes would wait for its own).
+WEAKREF_PROCESS_WIDE inline thread_local unsigned gc_edits_here = 0;
+// Set while this thread keeps the edit gate closed or holds a lock a closed gate's analysis
+// waits for (the collector's mutex, the ephemeron registry's): an edit scope opened then, from
+// a traverse, would wait for this thread. It throws instead.
+WEAKREF_PROCESS_WIDE inline thread_local int gc_locked_here = 0;
+struct gc_locked_scope {
+  gc_locked_scope() noexcept { ++gc_locked_here; }
+  ~gc_locked_scope() { end(); }
+  gc_locked_scope(const gc_locked_scope&) = delete;
+  gc_locked_scope& operator=(const gc_locked_scope&) = delete;
+  void end() noexcept {
+    if (active) --gc_locked_here;
+    active = false;
+  }
+  bool active = true;
+};
+
+// What gc::edit_scope and an analysis exclude each other with: a count of threads holding a
+// scope and a "closed" bit, in one word, so that both sides order themselves by read-modify-
+// writes of it (no fences; ThreadSanitizer models it). An uncontended scope is one fetch_add
+// and one fetch_sub. A closed gate keeps new scopes out (a steady stream of short scopes cannot
+// starve collections); scopes that met it wait for it to open. One closer at a time (mutex_).
+class gc_edit_gate {
+ public:
+  void enter() noexcept {
+    for (;;) {
+      auto s = state_.fetch_add(1, std::memory_order_acquire);
+      if ((s & closed) == 0) return;
+      leave();  // back out: the closer may be waiting for exactly this count
+      for (s = state_.load(std::memory_order_acquire); s & closed;
+           s = state_.load(std::memory_order_acquire)) {
+        state_.wait(s, std::memory_order_relaxed);
+      }
+    }
+  }
+  void leave() noexcept {
+    // Release: what the scope wrote happens before the analysis that waited for it.
+    if (state_.fetch_sub(1, std::memory_order_release) == (closed | 1)) state_.notify_all();
+  }
+  // Waits for every scope to end, keeping new ones out until open().
+  void close() {
+    mutex_.lock();
+    auto s = state_.fetch_or(closed, std::memory_order_acquire) | closed;
+    while (s != closed) {
+      state_.wait(s, std::memory_order_relaxed);
+      s = state_.load(std::memory_order_acquire);
+    }
+  }
+  void open() noexcept {
+    state_.fetch_and(~closed, std::memory_order_release);
+    state_.notify_all();
+    mutex_.unlock();
+  }
+  // Whether a collection is closing or keeps the gate closed (automatic collections give way).
+  bool busy() noexcept {
+    if (!mutex_.try_lock()) return true;
+    mutex_.unlock();
+    return false;
+  }
+
+ private:
+  static constexpr std::uint32_t closed = std::uint32_t{1} << 31;
+  std::atomic<std::uint32_t> state_{0};
+  std::mutex mutex_;
+};
+
 class gc_collector {
  public:
   using callback = std::function<void(gc::phase, const gc::collection_info&)>;
@@ -88,6 +156,8 @@ class gc_collector {
     // Analyses letting go of their snapshot's holds (after their lock): a query waits for them,
     // or it would count another analysis' hold as an outside owner.
     std::atomic<int> releasing{0};
+    // Closed by each analysis, from before its first count read to its verdict (gc::edit_scope).
+    gc_edit_gate edit_gate;
   };
 
   // Never destroyed, as the registry; built in static storage, so the first use cannot fail.
@@ -100,8 +170,9 @@ class gc_collector {
   // A full collection on this thread. `wait`: false for an automatic one, which gives way
   // to a collection already under way.
   static std::size_t collect(bool wait) {
-    if (gc_collecting_here) return 0;
+    if (gc_collecting_here || gc_edits_here != 0) return 0;
     if (!wait) {  // an automatic collection gives way to one under way
+      if (globals().edit_gate.busy()) return 0;
       if (!globals().collect_mutex.try_lock()) return 0;
       globals().collect_mutex.unlock();
     }
@@ -142,19 +213,27 @@ class gc_collector {
           "weakref::gc: introspection from a traverse, or from a destructor run while the "
           "collector holds its lock or lets go of its snapshot");
     }
+    // It would wait for analyses letting go of their snapshots, whose destructors may wait
+    // for a collection that waits for this thread's scope.
+    if (gc_edits_here != 0) {
+      throw std::logic_error("weakref::gc: introspection while this thread holds an edit_scope");
+    }
     gc_busy_scope busy;
     gc_collector run;
     std::unique_lock lock(globals().collect_mutex);
+    gc_locked_scope locked;
     // A collect() from a traverse returns 0; a collection this thread runs stays flagged.
     struct finish {
       gc_collector& run;
       std::unique_lock<std::mutex>& lock;
+      gc_locked_scope& locked;
       bool outer = std::exchange(gc_collecting_here, true);
       ~finish() {
         gc_collecting_here = outer;
+        locked.end();
         run.release_snapshot(lock);
       }
-    } done{run, lock};
+    } done{run, lock, locked};
     // A destructor run by another analysis' release that waited for this thread would
     // deadlock here: it would have to wait for a query, which no traverse or destructor may.
     while (globals().releasing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
@@ -296,9 +375,30 @@ class gc_collector {
   }
 
   // Finds the garbage: on return, garbage_ holds it, condemned (weak references read dead).
+  // The edit gate is closed from before the first count is read to the verdict (gc::edit_scope:
+  // a move between two traverses would count its edge twice), and open before the snapshot's
+  // holds go (their destructors may open scopes).
   void analyse() {
+    // A scope made by a phase::start callback and kept (on the heap) would wait for itself.
+    if (gc_edits_here != 0) return;
     gc_busy_scope busy;
+    gc_locked_scope locked;
+    struct closed_gate {
+      gc_edit_gate& gate;
+      bool closed = true;
+      explicit closed_gate(gc_edit_gate& g) : gate(g) { g.close(); }
+      ~closed_gate() { open(); }
+      void open() noexcept {
+        if (closed) gate.open();
+        closed = false;
+      }
+    } gate(globals().edit_gate);
     std::unique_lock lock(globals().collect_mutex);
+    auto finish = [&] {
+      gate.open();
+      locked.end();
+      release_snapshot(lock);
+    };
     gc_registry::instance().allocations.store(0, std::memory_order_relaxed);
     take_buffers();
     try {
@@ -309,10 +409,10 @@ class gc_collector {
       mark_from_roots(no_slot);
       condemn_unreached();  // throws only before it condemns anything
     } catch (...) {
-      release_snapshot(lock);  // nothing was condemned or changed
+      finish();  // nothing was condemned or changed
       throw;
     }
-    release_snapshot(lock);
+    finish();
   }
 
   // Lets go of the live objects' holds outside the lock (some may have lost every other owner
@@ -657,6 +757,7 @@ class gc_collector {
     gc::visitor counting(gc::visitor::mode::count, &census);
     {
       gc_busy_scope busy;
+      gc_locked_scope locked;
       std::lock_guard maps(gc_ephemeron_registry::instance().lock);
       traverse_garbage(counting, true);
       if (!garbage_.empty()) free_ephemerons(counting);
