@@ -22,6 +22,9 @@
 //                            vs the hand search of a registry of std::weak_ptr to every
 //                            object for those whose edge points at x (what users write)
 //   gc.get_referrers/N       weakref::gc::get_referrers(x), same graph, vs the same hand search
+//   gc.edit_scope            a weakref::gc::edit_scope made and destroyed (uncontended; the
+//                            parked second thread is running, as in every row)
+//                            vs lock_shared + unlock_shared of a std::shared_mutex
 // The collect and query rows time only the collection / query / hand walk (thread CPU time;
 // building the graph is untimed) and report ns per object. tools/perf_cpython_gc.py times CPython's
 // gc.collect() on the same graphs. Bytes per tracked object: memory_report.cpp.
@@ -30,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <type_traits>
 #include <vector>
 
@@ -228,6 +232,22 @@ void query_graph(benchmark::State& state, Side) {
   if (!right) state.SkipWithError("wrong answer");
 }
 
+template <class Side>
+void enter_and_leave(benchmark::State& state, Side) {
+  drop_live_graphs();
+  static std::shared_mutex baseline;
+  for (auto _ : state) {
+    if constexpr (Side::value) {
+      weakref::gc::edit_scope scope;
+      benchmark::ClobberMemory();  // the moves a scope guards go here
+    } else {
+      baseline.lock_shared();
+      benchmark::ClobberMemory();
+      baseline.unlock_shared();
+    }
+  }
+}
+
 template <class T, class Side>
 void make_release(benchmark::State& state, Side side) {
   drop_live_graphs();
@@ -262,6 +282,7 @@ void register_benchmarks() {
                 [](auto& s, auto side) { make_release<gc_node>(s, side); });
   register_pair("gc.make_shared.untracked",
                 [](auto& s, auto side) { make_release<plain_node>(s, side); });
+  register_pair("gc.edit_scope", [](auto& s, auto side) { enter_and_leave(s, side); });
 }
 
 }  // namespace

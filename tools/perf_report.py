@@ -146,6 +146,9 @@ OPS["gc.make_shared.untracked"] = (
     "gc", "`make_shared` of the same 16 B type without `traverse` + release",
     "`std::make_shared` of it + release", (1.25, None))
 
+OPS["gc.edit_scope"] = ("gc", "`gc::edit_scope` made + destroyed, uncontended",
+                        "`std::shared_mutex` `lock_shared` + `unlock_shared`", None)
+
 # Memory rows: key -> (what, baseline, goal on ours - baseline bytes)
 MEMORY = {
     "object.int": ("object holding an `int` (one allocation: control block + object)",
