@@ -277,24 +277,31 @@ class weak_key_map
   template <class M>
   std::pair<node*, bool> assign(graveyard& g, const key_type& key, M&& value,
                                 std::optional<V>& replaced) {
-    auto [n, added] = place_object(g, key, facility, std::forward<M>(value));
-    if (added) return {n, added};
-    auto& slot = n->fields().value;
+    auto placed = place_object(g, key, facility, std::forward<M>(value));
+    if (placed.second) return placed;
     if constexpr (std::is_constructible_v<V, M&&> && std::is_nothrow_move_constructible_v<V> &&
                   std::is_nothrow_move_assignable_v<V>) {
+      const auto version = table_.version();
       V fresh(std::forward<M>(value));  // first: `value` may be the slot itself; may throw
+      // Its constructor is user code: if it changed the map, the entry may be gone.
+      if (table_.version() != version) [[unlikely]] {
+        placed = place_object(g, key, facility, std::move(fresh));
+        if (placed.second) return placed;
+      }
+      auto& slot = placed.first->fields().value;
       replaced.emplace(std::move(slot));
       slot = std::move(fresh);
     } else {
-      slot = std::forward<M>(value);
+      placed.first->fields().value = std::forward<M>(value);  // in place (see the class comment)
     }
-    return {n, added};
+    return placed;
   }
 
+  // Out of the table first: moving the value out is user code, which may change or destroy
+  // the map. The moved-from value stays in `g` until the caller returns.
   V take(node& n, graveyard& g) {
-    V value = std::move(n.fields().value);
     table_.erase(&n, g);
-    return value;
+    return std::move(n.fields().value);
   }
 
   // Last: see gc_ephemeron_registration.

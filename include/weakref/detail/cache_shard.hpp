@@ -86,7 +86,7 @@ struct alignas(64) cache_shard {
     if (auto* n = entries.find(hash, [&](const fields& f) { return equal(f.key, key); })) {
       entries.renode(n, header, value, g);
     } else {
-      entries.append(header, value, hash, key);
+      entries.append(g, header, value, hash, key);
     }
   }
 

@@ -178,13 +178,31 @@ class table_container {
   // The entry under `hash` for which `same(fields)` holds, appended on `element` (whose header
   // is `header`) with fields made from `fields...` if absent; and whether it was added. Applies
   // the posted deaths first (into `g`). If the append throws, the table is unchanged.
+  // Making the fields runs user code (constructors), which may change the container but not
+  // destroy it: if it changed, the entry is looked for again, and if it is there now (that code
+  // inserted it), the fields made go to `g` and that entry is the result.
   template <class Same, class... A>
   std::pair<node*, bool> find_or_append(graveyard& g, object_header& header,
                                         const std::shared_ptr<element_type>& element,
                                         std::uint64_t hash, Same same, A&&... fields) {
     table_.settle(g);
     if (auto* n = table_.find(hash, same)) return {n, false};
-    return {table_.append(header, element, hash, std::forward<A>(fields)...), true};
+    const auto version = table_.version();
+    auto* n = table_.make(header, element, hash, std::forward<A>(fields)...);
+    try {
+      if (table_.version() != version) [[unlikely]] {
+        table_.settle(g);
+        if (auto* found = table_.find(hash, same)) {
+          table::discard(n, g);
+          return {found, false};
+        }
+      }
+      table_.link(n, header);
+    } catch (...) {  // Same threw, or the link could not allocate
+      table::discard(n, g);
+      throw;
+    }
+    return {n, true};
   }
   // find_or_append for an identity-keyed container: the entry of `obj`'s object. Throws
   // type_error (naming `facility`) if `obj` is empty or not weakrefable.
@@ -217,10 +235,10 @@ class table_container {
   }
 
   // Removes the newest entry whose object is alive and returns item(element, fields) for it
-  // (item may move from the fields). Entries passed on the way, whose objects died since the
-  // posted deaths were applied (a callback of the dying object may pop), are removed too, with
-  // their fields untouched: into the graveyard, so their destructors run after the last use of
-  // the table. Throws std::out_of_range(`empty`) if none is.
+  // (item may move from the fields, once the entry is out of the table). Entries passed on the way,
+  // whose objects died since the posted deaths were applied (a callback of the dying object may
+  // pop), are removed too, with their fields untouched: into the graveyard, so their destructors
+  // run after the last use of the table. Throws std::out_of_range(`empty`) if none is.
   template <class Item>
   auto pop_newest(const char* empty, Item item) {
     graveyard g;
@@ -229,9 +247,11 @@ class table_container {
       auto* n = table_.last();
       if (!n) throw std::out_of_range(empty);
       if (auto element = n->lock_element()) {
-        auto result = item(std::move(element), n->fields());
+        // Out of the table first: item's moves are user code, which may change or destroy the
+        // container. The fields stay in the graveyard until it returns (or, while an iterator
+        // exists, in the table as a pending removal).
         table_.erase(n, g);
-        return result;  // what it moved from is destroyed with the graveyard, after the table
+        return item(std::move(element), n->fields());
       }
       table_.erase(n, g);  // it died after settle(): try the next one
     }

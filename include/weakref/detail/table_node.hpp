@@ -91,6 +91,10 @@ class entry_node : public weakref_node {
     owns_inbox_ref_ = true;
   }
 
+  // Points a node not yet in its table (so not holding the inbox) at the table's inbox as it
+  // is now: user code run while the node was made may have replaced the table's contents.
+  void rebind_inbox(death_inbox& inbox) noexcept { inbox_ = &inbox; }
+
   // The container takes over the inbox's handle of a posted node it holds. The death unlinked
   // the node, so if the two are its only handles (no valuerefs()/keyrefs() handle) nobody can
   // take another: the node is the container's alone, and retire() deletes it outright, without

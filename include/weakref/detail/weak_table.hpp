@@ -68,6 +68,8 @@ class weak_table {
     std::swap(live_, other.live_);
     cursors_.swap(other.cursors_);
     std::swap(deferred_, other.deferred_);
+    // Both past both: an operation that read either version sees that the contents changed.
+    version_ = other.version_ = std::max(version_, other.version_) + 1;
     cursors_.retarget(this);
     other.cursors_.retarget(&other);
   }
@@ -178,20 +180,50 @@ class weak_table {
     return index_.find(hash, [&](const node& n) { return same(n.fields()); });
   }
 
+  // Changes whenever an entry comes or goes, or the contents are swapped: an operation that
+  // runs user code between finding an entry (or its absence) and using what it found compares
+  // it before and after, and looks again if it changed.
+  std::uint64_t version() const noexcept { return version_; }
+
   // Appends an entry on `obj`; returns its node. Strong guarantee: if anything throws, the
-  // table is unchanged.
+  // table is unchanged (a node made but not linked goes to `g`).
   template <class... A>
-  node* append(object_header& header, const std::shared_ptr<element_type>& obj, std::uint64_t hash,
-               A&&... fields) {
+  node* append(graveyard& g, object_header& header, const std::shared_ptr<element_type>& obj,
+               std::uint64_t hash, A&&... fields) {
+    auto* n = make(header, obj, hash, std::forward<A>(fields)...);
+    try {
+      link(n, header);
+    } catch (...) {
+      discard(n, g);
+      throw;
+    }
+    return n;
+  }
+  // append() in two steps, for a caller that may have to look again between them. make()
+  // constructs the fields (user code, which may change the table: so nothing of the table is
+  // read before it, and the node gets its position when linked); link() files the node as the
+  // newest entry, strong guarantee (if it throws, the caller still owns the node).
+  template <class... A>
+  node* make(object_header& header, const std::shared_ptr<element_type>& obj, std::uint64_t hash,
+             A&&... fields) {
+    return new node(header, obj, inbox(), hash, 0, std::in_place, std::forward<A>(fields)...);
+  }
+  void link(node* n, object_header& header) {
+    n->rebind_inbox(inbox());
     if (!index_.has_room(live_ + 1)) index_.grow(live_ + 1);
     reserve_one(order_);
-    auto* n = new node(header, obj, inbox(), hash, order_.size(), std::in_place,
-                       std::forward<A>(fields)...);
+    n->position = order_.size();
     header.link(n);
     order_.push_back(n);
     index_.insert(n);
     ++live_;
-    return n;
+    ++version_;
+  }
+  // Lets go of a node from make() that will not be linked: its fields' destructors are user
+  // code, so it goes to the graveyard.
+  static void discard(node* n, graveyard& g) noexcept {
+    n->unlinked_ = true;  // never linked: retire() deletes it outright
+    g.keep(n, nullptr);
   }
 
   // Replaces entry `old` by one on `obj` with the same fields, in the same place (a new
@@ -208,6 +240,7 @@ class weak_table {
     } else {
       retired_.push_back(old);  // the loop body may hold references to its fields
     }
+    ++version_;
     return n;
   }
 
@@ -245,6 +278,7 @@ class weak_table {
     deferred_ = 0;
     index_.clear();
     live_ = 0;
+    ++version_;
   }
 
   // The iterators that hold a position (table_iterator registers itself).
@@ -315,6 +349,7 @@ class weak_table {
   void remove(node* n, graveyard& g) noexcept {
     index_.erase(n);
     --live_;
+    ++version_;
     if (cursors_.empty()) {
       order_[n->position] = nullptr;
       g.keep(n, inbox_);
@@ -362,6 +397,7 @@ class weak_table {
   cursor_list<Fields> cursors_;  // the registered iterators
   std::size_t deferred_ = 0;     // removed entries kept in order_ for iterators
   life_guard* guards_ = nullptr;
+  std::uint64_t version_ = 0;
 };
 
 }  // namespace weakref::detail
