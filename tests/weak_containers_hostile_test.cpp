@@ -692,6 +692,31 @@ TEST(hostile_hooked_fields, pop_whose_value_move_destroys_or_clears_the_weak_key
   EXPECT_TRUE(container->empty());
 }
 
+// The copies a reading member hands out are made while it iterates: if one destroys the map,
+// the listing stops there (its iterator was detached). Not a fix: this pins the documented rule.
+TEST(hostile_hooked_fields, listings_whose_copy_destroys_the_map_stop) {
+  hooks on;
+  auto keyed = std::make_unique<hooked_key::map>();
+  auto a = make_bomb(), b = make_bomb();
+  hooked_key::insert(*keyed, on, 1, a);
+  hooked_key::insert(*keyed, on, 2, b);
+  on.copy = [&] { keyed.reset(); };
+  EXPECT_EQ(std::as_const(*keyed).keys().size(), 1u);
+  EXPECT_EQ(keyed, nullptr);
+
+  auto valued = std::make_unique<hooked_value::map>();
+  hooked_value::insert(*valued, on, 1, a);
+  hooked_value::insert(*valued, on, 2, b);
+  on.copy = [&] { valued.reset(); };
+  EXPECT_EQ(valued->items().size(), 1u);
+  EXPECT_EQ(valued, nullptr);
+  valued = std::make_unique<hooked_value::map>();
+  hooked_value::insert(*valued, on, 1, a);
+  on.copy = [&] { valued.reset(); };
+  EXPECT_EQ(std::as_const(*valued).get(a)->id, 1);
+  EXPECT_EQ(valued, nullptr);
+}
+
 // Hash runs before an operation reads the table, so it may change the map (not destroy it).
 // Not a fix: this pins the documented order.
 TEST(hostile_hooked_fields, a_hash_that_changes_the_weak_value_map) {

@@ -17,7 +17,10 @@
 // Entries removed while an iterator exists keep their fields until the first non-const operation
 // after the last iterator is gone (CPython's pending removals): a kept iterator delays them. User
 // code run by an operation (a destructor of a value, a key or an element) runs after the
-// operation's last use of the container, so it may destroy or change the container.
+// operation's last use of the container, so it may destroy or change the container. So may the
+// move of a value out of pop() and popitem(); constructing a value for an entry may change the
+// map, not destroy it; assigning one in place may do neither (see the reference, "User code
+// during an operation").
 // Iteration yields strong references to the keys and never a dead key.
 // Ephemerons: when V can hold a std::shared_ptr that weakref::gc::visitor sees (V is a
 // shared_ptr, has traverse, or is a std container / optional / pair / tuple / variant of
@@ -292,7 +295,7 @@ class weak_key_map
       replaced.emplace(std::move(slot));
       slot = std::move(fresh);
     } else {
-      placed.first->fields().value = std::forward<M>(value);  // in place (see the class comment)
+      placed.first->fields().value = std::forward<M>(value);  // must not change the map
     }
     return placed;
   }

@@ -17,7 +17,8 @@
 // removed while an iterator exists keep their fields until the first non-const operation after
 // the last iterator is gone (CPython's pending removals): a kept iterator delays them.
 // User code run by an operation (a destructor of a value, a key or an element) runs after the
-// operation's last use of the container, so it may destroy or change the container.
+// operation's last use of the container, so it may destroy or change the container. A weak_set
+// runs no other user code: no hash, equality or constructor of T.
 // Iteration yields std::shared_ptr<T> and never a dead object.
 #pragma once
 

@@ -19,7 +19,10 @@
 // removed while an iterator exists keep their fields until the first non-const operation after
 // the last iterator is gone (CPython's pending removals): a kept iterator delays them.
 // User code run by an operation (a destructor of a value, a key or an element) runs after the
-// operation's last use of the container, so it may destroy or change the container.
+// operation's last use of the container, so it may destroy or change the container. So may the
+// move of a key out of popitem(); constructing a new entry's key and Hash may change the map,
+// not destroy it; KeyEqual and moving a key into a replacement entry may do neither (see the
+// reference, "User code during an operation").
 // Lookups and iteration hand out strong references and never a dead value.
 #pragma once
 

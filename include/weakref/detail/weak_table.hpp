@@ -31,11 +31,26 @@ namespace weakref::detail {
 // size() subtracts the posted deaths. So const members may run on several threads at once, as
 // a std container's may; only iterator registration takes a (spin) lock.
 //
-// The one rule for user code (field destructors, releasing an element): it runs after the
-// table is consistent and after the operation's last use of the table, because it may destroy
-// or reshape the container. Changing operations collect what they take out in a graveyard
-// declared in the operation's frame and destroyed when it returns; an iterator re-checks that
-// its table still exists after letting go of an element.
+// The one rule for user code: it runs while the table is consistent, and code that may
+// destroy the container runs after the operation's last use of the table. By kind:
+// - Destructors (a removed entry's fields, an element let go) and erase_if's predicate may do
+//   anything. Changing operations collect what they take out in a graveyard declared in the
+//   operation's frame and destroyed when it returns; an iterator re-checks that its table still
+//   exists after letting go of an element.
+// - Moves out of a popped entry (pop, popitem) come after its erase, from the fields the
+//   graveyard keeps: they may do anything too. (While an iterator exists the entry stays in the
+//   order, pending: destroying the container then destroys the fields under the move.) The cost:
+//   if the move throws, the entry is gone all the same.
+// - A new entry's constructors (make(), before link() reads the table) and the value
+//   weak_key_map::insert_or_assign makes for a present key may change the container, not destroy
+//   it (the operation still files and returns the entry): the operation compares version()
+//   around them and looks again if it changed.
+// - Hash runs before the operation first reads the table: it may change the container too.
+// - KeyEqual (called while the index is probed), the moves into a replacement node (renode) and
+//   weak_key_map's in-place assignment of a value must neither change nor destroy the container:
+//   undefined, as re-entering a std container from its functors or element operations is.
+// - Const members run no other user code than Hash, KeyEqual (as above) and the copies they
+//   hand out, made under an iterator, which stops if the container goes.
 template <class Fields>
 class weak_table {
  public:
