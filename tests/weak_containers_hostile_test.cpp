@@ -692,6 +692,48 @@ TEST(hostile_hooked_fields, pop_whose_value_move_destroys_or_clears_the_weak_key
   EXPECT_TRUE(container->empty());
 }
 
+// A field whose moves may throw is moved out of a popped entry before the entry leaves, so a
+// throw leaves the map unchanged (the strong guarantee; such a move must not change the map).
+struct throwing_move {
+  explicit throwing_move(int i) : id(i) {}
+  throwing_move(const throwing_move&) = default;
+  throwing_move(throwing_move&& other) : id(other.id) {  // not noexcept
+    if (armed) throw std::runtime_error("move");
+  }
+  throwing_move& operator=(const throwing_move&) = default;
+  throwing_move& operator=(throwing_move&&) = default;
+  ~throwing_move() = default;
+  bool operator==(const throwing_move& other) const { return id == other.id; }
+  static inline bool armed = false;
+  int id;
+};
+struct throwing_move_hash {
+  std::size_t operator()(const throwing_move& key) const {
+    return static_cast<std::size_t>(key.id);
+  }
+};
+
+TEST(hostile_fields, a_pop_whose_move_throws_leaves_the_map_unchanged) {
+  auto a = make_bomb(), b = make_bomb();
+  weakref::weak_value_map<throwing_move, bomb, throwing_move_hash> keyed;
+  keyed.try_emplace(throwing_move(1), a);
+  keyed.try_emplace(throwing_move(2), b);
+  weakref::weak_key_map<bomb, throwing_move> valued;
+  valued.try_emplace(a, throwing_move(1));
+  valued.try_emplace(b, throwing_move(2));
+  throwing_move::armed = true;
+  EXPECT_THROW(keyed.popitem(), std::runtime_error);
+  EXPECT_THROW(valued.popitem(), std::runtime_error);
+  EXPECT_THROW(valued.pop(a), std::runtime_error);
+  EXPECT_THROW(valued.pop(a, throwing_move(0)), std::runtime_error);
+  throwing_move::armed = false;
+  EXPECT_EQ(keyed.size(), 2u);
+  EXPECT_EQ(valued.size(), 2u);
+  EXPECT_EQ(keyed.popitem().first.id, 2);
+  EXPECT_EQ(valued.popitem().second.id, 2);
+  EXPECT_EQ(valued.pop(a).id, 1);
+}
+
 // The copies a reading member hands out are made while it iterates: if one destroys the map,
 // the listing stops there (its iterator was detached). Not a fix: this pins the documented rule.
 TEST(hostile_hooked_fields, listings_whose_copy_destroys_the_map_stop) {

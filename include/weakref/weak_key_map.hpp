@@ -301,10 +301,17 @@ class weak_key_map
   }
 
   // Out of the table first: moving the value out is user code, which may change or destroy
-  // the map. The moved-from value stays in `g` until the caller returns.
+  // the map. The moved-from value stays in `g` until the caller returns. A V whose moves may
+  // throw is moved first instead, so that a throw leaves the entry (strong guarantee).
   V take(node& n, graveyard& g) {
-    table_.erase(&n, g);
-    return std::move(n.fields().value);
+    if constexpr (std::is_nothrow_move_constructible_v<V>) {
+      table_.erase(&n, g);
+      return std::move(n.fields().value);
+    } else {
+      V value = std::move(n.fields().value);
+      table_.erase(&n, g);
+      return value;
+    }
   }
 
   // Last: see gc_ephemeron_registration.

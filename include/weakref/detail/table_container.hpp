@@ -235,7 +235,8 @@ class table_container {
   }
 
   // Removes the newest entry whose object is alive and returns item(element, fields) for it
-  // (item may move from the fields, once the entry is out of the table). Entries passed on the way,
+  // (item may move from the fields: once the entry is out of the table, unless their moves may
+  // throw, for the strong guarantee). Entries passed on the way,
   // whose objects died since the posted deaths were applied (a callback of the dying object may
   // pop), are removed too, with their fields untouched: into the graveyard, so their destructors
   // run after the last use of the table. Throws std::out_of_range(`empty`) if none is.
@@ -247,11 +248,19 @@ class table_container {
       auto* n = table_.last();
       if (!n) throw std::out_of_range(empty);
       if (auto element = n->lock_element()) {
-        // Out of the table first: item's moves are user code, which may change or destroy the
-        // container. The fields stay in the graveyard until it returns (or, while an iterator
-        // exists, in the table as a pending removal).
-        table_.erase(n, g);
-        return item(std::move(element), n->fields());
+        if constexpr (std::is_nothrow_move_constructible_v<Fields>) {
+          // Out of the table first: item's moves are user code, which may change or destroy
+          // the container. The fields stay in the graveyard until it returns (or, while an
+          // iterator exists, in the table as a pending removal).
+          table_.erase(n, g);
+          return item(std::move(element), n->fields());
+        } else {
+          // Moves that may throw: the entry stays until they succeeded (strong guarantee), so
+          // they must not change the container.
+          auto result = item(std::move(element), n->fields());
+          table_.erase(n, g);
+          return result;
+        }
       }
       table_.erase(n, g);  // it died after settle(): try the next one
     }
