@@ -39,8 +39,9 @@ namespace weakref::detail {
 //   exists after letting go of an element.
 // - Moves out of a popped entry (pop, popitem) come after its erase, from the fields the
 //   graveyard keeps: they may do anything too. (While an iterator exists the entry stays in the
-//   order, pending: destroying the container then destroys the fields under the move.) The cost:
-//   if the move throws, the entry is gone all the same.
+//   order, pending: destroying the container then destroys the fields under the move.) Fields
+//   whose moves may throw are moved before the erase instead (strong guarantee), and such a
+//   move must neither change nor destroy the container.
 // - A new entry's constructors (make(), before link() reads the table) and the value
 //   weak_key_map::insert_or_assign makes for a present key may change the container, not destroy
 //   it (the operation still files and returns the entry): the operation compares version()
