@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -825,6 +826,34 @@ TYPED_TEST(hostile, const_members_run_on_several_threads_after_deaths) {
   for (std::size_t i = 0; i < objects.size(); i += 2) objects[i].reset();  // 25 deaths posted
   read_concurrently(static_cast<const TypeParam&>(container), 25);
   EXPECT_EQ(container.size(), 25u);
+}
+
+// The iterator an insertion returns sits in a slot of its own (table_cursor.hpp); dropping it
+// (and a copy, which is listed) on one thread while others make and drop iterators: no race.
+TYPED_TEST(hostile, an_insertions_iterator_goes_on_one_thread_while_others_read) {
+  TypeParam container;
+  std::vector<bomb_ptr> objects;
+  for (int i = 0; i < 50; ++i) objects.push_back(make_bomb());
+  for (int i = 0; i < 49; ++i) put(container, i, objects[i]);
+  auto kept = [&] {
+    if constexpr (std::is_same_v<TypeParam, value_map>) {
+      return container.try_emplace(49, objects[49]).first;
+    } else if constexpr (std::is_same_v<TypeParam, key_map>) {
+      return container.try_emplace(objects[49], 49).first;
+    } else {
+      return container.insert(objects[49]).first;
+    }
+  }();
+  auto copy = kept;
+  std::thread dropper([&] {
+    for (int round = 0; round < 50; ++round) std::this_thread::yield();
+    kept = typename TypeParam::iterator();
+    copy = typename TypeParam::iterator();
+  });
+  read_concurrently(static_cast<const TypeParam&>(container), 50);
+  dropper.join();
+  for (int i = 0; i < 49; ++i) objects[i].reset();
+  EXPECT_EQ(container.size(), 1u);  // with no iterator left, the order may compact
 }
 
 }  // namespace

@@ -103,6 +103,113 @@ TEST(weak_set_insert_iterator, takes_its_member_on_first_use_and_null_if_it_died
   EXPECT_EQ(s.size(), 1u);
 }
 
+// The iterator an insertion returns registers in a slot of its own, not in the table's list
+// of iterators (it is usually dropped at once); kept, it must still hold its entry's position
+// through everything a listed iterator survives. 20 erasures before it would compact the
+// table's order (holes outnumber live entries), moving the entry to position 0.
+template <class C>
+class insertion_iterator : public testing::Test {};
+using insertion_containers =
+    testing::Types<weakref::weak_value_map<int, tracked>, weakref::weak_key_map<tracked, int>,
+                   weakref::weak_set<tracked>>;
+TYPED_TEST_SUITE(insertion_iterator, insertion_containers);
+
+auto insert_new(weakref::weak_value_map<int, tracked>& c, int i,
+                const std::shared_ptr<tracked>& o) {
+  return c.try_emplace(i, o).first;
+}
+auto insert_new(weakref::weak_key_map<tracked, int>& c, int i, const std::shared_ptr<tracked>& o) {
+  return c.try_emplace(o, i).first;
+}
+auto insert_new(weakref::weak_set<tracked>& c, int, const std::shared_ptr<tracked>& o) {
+  return c.insert(o).first;
+}
+void erase_entry(weakref::weak_value_map<int, tracked>& c, int i, const std::shared_ptr<tracked>&) {
+  c.erase(i);
+}
+template <class C>
+void erase_entry(C& c, int, const std::shared_ptr<tracked>& o) {
+  c.erase(o);
+}
+// The object of the entry an iterator is at.
+const std::shared_ptr<tracked>& object_at(
+    const weakref::weak_value_map<int, tracked>::iterator& it) {
+  return it->second;
+}
+const std::shared_ptr<tracked>& object_at(const weakref::weak_key_map<tracked, int>::iterator& it) {
+  return it->first;
+}
+const std::shared_ptr<tracked>& object_at(const weakref::weak_set<tracked>::iterator& it) {
+  return *it;
+}
+
+// 22 objects "0".."21"; entries 0..19 inserted (their iterators dropped).
+template <class C>
+std::vector<std::shared_ptr<tracked>> fill_twenty(event_log& log, C& c) {
+  std::vector<std::shared_ptr<tracked>> objects;
+  for (int i = 0; i < 22; ++i) objects.push_back(make(log, std::to_string(i)));
+  for (int i = 0; i < 20; ++i) insert_new(c, i, objects[i]);
+  return objects;
+}
+template <class C>
+void erase_twenty(C& c, const std::vector<std::shared_ptr<tracked>>& objects) {
+  for (int i = 0; i < 20; ++i) erase_entry(c, i, objects[i]);
+}
+
+TYPED_TEST(insertion_iterator, kept_unused_it_keeps_its_entrys_position_while_others_go) {
+  event_log log;
+  TypeParam c;
+  auto objects = fill_twenty(log, c);
+  auto kept = insert_new(c, 20, objects[20]);
+  erase_twenty(c, objects);
+  EXPECT_EQ(object_at(kept), objects[20]);
+  EXPECT_EQ(c.erase(kept), c.end());  // erases its entry, wherever the order has it
+  EXPECT_TRUE(c.empty());
+}
+
+TYPED_TEST(insertion_iterator, kept_after_the_next_insertion_or_moved_it_still_holds_its_place) {
+  event_log log;
+  TypeParam c;
+  auto objects = fill_twenty(log, c);
+  auto first = insert_new(c, 20, objects[20]);
+  auto second_at = insert_new(c, 21, objects[21]);  // the first moves to the table's list
+  auto second = std::move(second_at);
+  erase_twenty(c, objects);
+  EXPECT_EQ(object_at(first), objects[20]);
+  EXPECT_EQ(object_at(second), objects[21]);
+  EXPECT_EQ(second_at, c.end());  // moved from
+  EXPECT_EQ(++first, second);
+  EXPECT_EQ(c.erase(second), c.end());
+  EXPECT_EQ(object_at(c.begin()), objects[20]);
+  EXPECT_EQ(c.size(), 1u);
+}
+
+TYPED_TEST(insertion_iterator, follows_its_entry_when_the_container_is_swapped) {
+  event_log log;
+  TypeParam c, other;
+  auto objects = fill_twenty(log, c);
+  auto kept = insert_new(c, 20, objects[20]);
+  c.swap(other);
+  erase_twenty(other, objects);
+  EXPECT_EQ(object_at(kept), objects[20]);
+  EXPECT_EQ(other.erase(kept), other.end());
+  EXPECT_TRUE(other.empty());
+}
+
+TYPED_TEST(insertion_iterator, outlives_its_container_detached) {
+  event_log log;
+  TypeParam scratch;
+  auto objects = fill_twenty(log, scratch);
+  typename TypeParam::iterator kept;
+  {
+    TypeParam c;
+    kept = insert_new(c, 20, objects[20]);
+    auto moved = insert_new(c, 21, objects[21]);
+    kept = std::move(moved);  // the fresh one, moved: the table must still find it to detach it
+  }
+  EXPECT_EQ(++kept, typename TypeParam::iterator());
+}
+
 TEST(weak_containers_iterator, moving_takes_over_the_element_and_leaves_the_end) {
   event_log log;
   auto a = make(log, "a");

@@ -121,14 +121,22 @@ bool is_weakrefable(const std::shared_ptr<T>& p) noexcept {
 
 namespace detail {
 
+// Throws the type_error of header_of. Out of line, so header_of inlines into its callers.
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_not_weakrefable(bool empty,
+                                                                         const char* facility) {
+  throw type_error(std::string(facility) +
+                   (empty ? ": the std::shared_ptr is empty"
+                          : ": this std::shared_ptr was not created by weakref::make_shared") +
+                   " (create the object with weakref::make_shared or weakref::allocate_shared)");
+}
+
 // The header of `p`'s object, or type_error naming `facility` and the fix.
 template <class T>
 object_header& header_of(const std::shared_ptr<T>& p, const char* facility) {
-  if (auto* header = find_header(p)) return *header;
-  throw type_error(std::string(facility) +
-                   (p ? ": this std::shared_ptr was not created by weakref::make_shared"
-                      : ": the std::shared_ptr is empty") +
-                   " (create the object with weakref::make_shared or weakref::allocate_shared)");
+  auto* header = find_header(p);
+  if (!header) [[unlikely]]
+    throw_not_weakrefable(!p, facility);
+  return *header;
 }
 
 }  // namespace detail

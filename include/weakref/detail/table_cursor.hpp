@@ -47,6 +47,12 @@ class table_cursor {
 // moving and removing take a (spin) lock (several threads may iterate one const container);
 // they only link and unlink. The rest runs in the table's changing operations, which have the
 // container to themselves.
+//
+// The iterator an insertion returns, usually dropped at once, registers in a slot of its own
+// (`fresh_`) instead of the list: a store to register, a load and a store to leave, where
+// leaving the list takes its lock, an atomic read-modify-write (measured: an insertion took 8%
+// longer). Only that iterator clears the slot, and only changing operations set it, so the slot
+// needs no lock: relaxed atomic loads and stores, as other iterators' operations read it.
 template <class Fields>
 class cursor_list {
  public:
@@ -56,8 +62,10 @@ class cursor_list {
   cursor_list(const cursor_list&) = delete;
   cursor_list& operator=(const cursor_list&) = delete;
 
-  // No iterator holds a position. A plain load: changing operations only.
-  bool empty() const noexcept { return head_ == nullptr; }
+  // No iterator holds a position. Changing operations only.
+  bool empty() const noexcept {
+    return head_ == nullptr && fresh_.load(std::memory_order_relaxed) == nullptr;
+  }
 
   // GCC 12 takes a registered temporary for a dangling pointer, not seeing that moving it
   // (move) or destroying it (remove) takes it out of the list.
@@ -78,11 +86,21 @@ class cursor_list {
     if (head_) head_->prev_ = &c;
     head_ = &c;
   }
+  // For the iterator an insertion returns (a changing operation: see add_exclusive). The
+  // previous insertion's iterator, if still alive, moves to the list.
+  void add_fresh(cursor& c) noexcept {
+    if (auto* previous = fresh_.load(std::memory_order_relaxed)) add_exclusive(*previous);
+    fresh_.store(&c, std::memory_order_relaxed);
+  }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
   // `to` takes `from`'s place (an iterator was moved).
   void move(cursor& from, cursor& to) noexcept {
+    if (fresh_.load(std::memory_order_relaxed) == &from) {
+      fresh_.store(&to, std::memory_order_relaxed);
+      return;
+    }
     lock_guard lock(locked_);
     to.prev_ = std::exchange(from.prev_, nullptr);
     to.next_ = std::exchange(from.next_, nullptr);
@@ -92,6 +110,10 @@ class cursor_list {
   // The entries removed under iterators stay until the next changing operation after the last
   // iterator is gone (an iterator may be destroyed in a reading context).
   void remove(cursor& c) noexcept {
+    if (fresh_.load(std::memory_order_relaxed) == &c) {
+      fresh_.store(nullptr, std::memory_order_relaxed);
+      return;
+    }
     lock_guard lock(locked_);
     (c.prev_ ? c.prev_->next_ : head_) = c.next_;
     if (c.next_) c.next_->prev_ = c.prev_;
@@ -100,12 +122,19 @@ class cursor_list {
 
   // Changing operations only. Two tables swapped contents: each takes the other's iterators,
   // which then follow (retarget) their entries to their new table.
-  void swap(cursor_list& other) noexcept { std::swap(head_, other.head_); }
+  void swap(cursor_list& other) noexcept {
+    std::swap(head_, other.head_);
+    auto* fresh = fresh_.load(std::memory_order_relaxed);
+    fresh_.store(other.fresh_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    other.fresh_.store(fresh, std::memory_order_relaxed);
+  }
   void retarget(weak_table<Fields>* table) noexcept {
+    settle_fresh();
     for (auto* c = head_; c; c = c->next_) c->table_ = table;
   }
   // The table is going: its iterators are left at the end, with no table.
   void detach_all() noexcept {
+    settle_fresh();
     for (auto* c = std::exchange(head_, nullptr); c;) {
       auto* next = std::exchange(c->next_, nullptr);
       c->prev_ = nullptr;
@@ -132,7 +161,16 @@ class cursor_list {
     std::atomic<bool>& locked_;
   };
 
+  // Changing operations only: the fresh iterator joins the list.
+  void settle_fresh() noexcept {
+    if (auto* fresh = fresh_.load(std::memory_order_relaxed)) {
+      fresh_.store(nullptr, std::memory_order_relaxed);
+      add_exclusive(*fresh);
+    }
+  }
+
   cursor* head_ = nullptr;
+  std::atomic<cursor*> fresh_{nullptr};  // the last insertion's iterator, if alive (see above)
   std::atomic<bool> locked_{false};
 };
 

@@ -56,12 +56,12 @@ class table_iterator : table_cursor<Fields> {
     return it;
   }
   // An iterator at entry `n`, just inserted; it takes its value on first use (see above).
-  // Constructed in place (std::piecewise_construct): moving an iterator takes the table's
+  // Constructed in place (std::piecewise_construct): moving an iterator may take the table's
   // iterator lock.
   struct inserted_at {};
   table_iterator(weak_table<Fields>* table, node& n, inserted_at) noexcept
       : cursor(table, n.position) {
-    table_->cursors().add_exclusive(*this);
+    table_->cursors().add_fresh(*this);
   }
   table_iterator(const table_iterator& other) noexcept
       : cursor(other.table_, other.i_), current_(other.current_) {
