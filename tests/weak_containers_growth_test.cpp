@@ -23,18 +23,21 @@ namespace {
 bool g_counting = false;
 std::size_t g_requested = 0;
 std::vector<std::size_t>* g_sizes = nullptr;  // every request's size, while set
+std::vector<void*>* g_addresses = nullptr;    // and the address given, while set too
 }  // namespace
 
 // noinline: inlined into callers, GCC 12 reports free() as -Wmismatched-new-delete.
 [[gnu::noinline]] void* operator new(std::size_t n) {
   if (g_counting) g_requested += n;
+  void* p = std::malloc(n ? n : 1);
+  if (!p) throw std::bad_alloc();
   if (g_sizes && g_counting) {
     g_counting = false;  // push_back allocates too
     g_sizes->push_back(n);
+    if (g_addresses) g_addresses->push_back(p);
     g_counting = true;
   }
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
+  return p;
 }
 [[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -123,6 +126,30 @@ TEST(weak_containers_growth, an_entry_is_one_allocation_that_fits_a_malloc_fast_
     ASSERT_EQ(sizes->size(), 1u);
     EXPECT_LE(sizes->front(), max_entry_bytes);
   }
+}
+
+// A lookup reads the entry's weak reference (which ends the node's weak_ptr part) and then its
+// key: the key comes right after it, at byte 64, so that the two share a cache line as often
+// as malloc's alignment allows (it was at byte 88, 72 bytes after the weak_ptr: always two).
+TEST(weak_containers_growth, an_entrys_key_follows_its_weak_reference) {
+  auto objs = objects();
+  weakref::weak_value_map<int, int> c;
+  for (int i = 0; i < 3; ++i) c.try_emplace(i, objs[static_cast<std::size_t>(i)]);
+  std::vector<std::size_t> sizes;
+  std::vector<void*> addresses;
+  g_sizes = &sizes;
+  g_addresses = &addresses;
+  g_counting = true;
+  auto [it, added] = c.try_emplace(3, objs[3]);
+  g_counting = false;
+  g_sizes = nullptr;
+  g_addresses = nullptr;
+  ASSERT_TRUE(added);
+  ASSERT_EQ(addresses.size(), 1u);
+  auto offset = reinterpret_cast<const std::byte*>(&it->first) -
+                static_cast<const std::byte*>(addresses.front());
+  EXPECT_EQ(offset, max_entry_bytes == 104 ? 64 : offset);
+  EXPECT_LT(static_cast<std::size_t>(offset), sizes.front());
 }
 
 // A node for the index alone: its hash picks the home slot (bits 32 and up).

@@ -35,7 +35,7 @@ class alignas(8) weakref_node {
  public:
   weakref_node(object_header& header, std::weak_ptr<const void> owner, node_kind kind,
                bool has_callback) noexcept
-      : owner_(std::move(owner)), header_(&header), kind_(kind), callback_pending_(has_callback) {}
+      : kind_(kind), callback_pending_(has_callback), header_(&header), owner_(std::move(owner)) {}
   weakref_node(const weakref_node&) = delete;
   weakref_node& operator=(const weakref_node&) = delete;
   virtual ~weakref_node() = default;
@@ -75,8 +75,6 @@ class alignas(8) weakref_node {
   virtual std::string_view where() const noexcept { return "weakref callback"; }
 
   std::atomic<std::size_t> handles_{1};
-  std::weak_ptr<const void> owner_;
-  object_header* header_;
   weakref_node* prev_ = nullptr;  // guarded by the header's lock while linked_
   weakref_node* next_ = nullptr;  // ... and reused as the dispatch chain once unlinked
   node_kind kind_;
@@ -92,14 +90,27 @@ class alignas(8) weakref_node {
   bool handles_are(std::size_t n) const noexcept {
     return handles_.load(std::memory_order_acquire) == n;
   }
-  // fire() keeps the extra handle that detach_all() took for the call (an entry node hands it
-  // to its container's inbox), so fire_chain() does not release it: two atomic operations
-  // fewer per entry a death removes.
-  bool fire_keeps_handle_ = false;
   // The dispatch chain's link, free once fire() runs (fire_chain() has moved past the node): an
   // entry node chains its container's inbox through it.
   weakref_node*& fired_link() noexcept { return next_; }
   weakref_node* fired_link() const noexcept { return next_; }
+
+  // fire() keeps the extra handle that detach_all() took for the call (an entry node hands it
+  // to its container's inbox), so fire_chain() does not release it: two atomic operations
+  // fewer per entry a death removes.
+  bool fire_keeps_handle_ = false;
+  // A weak container entry's flags (table_node.hpp), here where they fill padding.
+  bool removed = false;  // removed while an iterator was alive; freed when the last one goes
+  // Unlinked from its object when removed (its only handle the container's): it no longer
+  // counts in getweakrefcount, and never posts.
+  bool unlinked_ = false;
+  bool owns_inbox_ref_ = false;  // retire() or a late post may still use the inbox
+
+ private:
+  // Last, and together: a weak container's lookup reads both (lock()), then the key that
+  // follows them in its entry (table_node.hpp).
+  object_header* header_;
+  std::weak_ptr<const void> owner_;
 };
 
 // A node whose callback is `fire_`, a callable taking the node (which it may wrap in a handle).

@@ -17,24 +17,32 @@
 
 namespace weakref::detail {
 
-class entry_node;
-
 // Where death callbacks leave the nodes of entries whose object died. Callbacks run on any
 // thread, so this is a lock-free stack: pushing is one CAS, and the container takes the whole
 // stack at once before each operation. Closing (when the container goes) refuses later pushes.
 // Reference-counted: by its table, and by each node whose post may still come after the table
-// is gone (see entry_node::retire).
+// is gone (see table_node::retire). Node is the table's node type, chained through
+// weakref_node's fired_link().
+template <class Node>
 class death_inbox {
  public:
-  bool push(entry_node* node) noexcept;
+  bool push(Node* node) noexcept {
+    auto* head = head_.load(std::memory_order_relaxed);
+    do {
+      if (head == closed()) return false;
+      node->fired_link() = head;
+    } while (!head_.compare_exchange_weak(head, node, std::memory_order_release,
+                                          std::memory_order_relaxed));
+    return true;
+  }
   // A plain load: most operations find the inbox empty, and skip the exchange.
   bool empty() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
-  entry_node* take() noexcept {
+  Node* take() noexcept {
     return empty() ? nullptr : head_.exchange(nullptr, std::memory_order_acquire);
   }
-  entry_node* close() noexcept { return head_.exchange(closed(), std::memory_order_acquire); }
+  Node* close() noexcept { return head_.exchange(closed(), std::memory_order_acquire); }
   // The posted nodes, newest first, without taking them: for readers, while nobody takes.
-  const entry_node* peek() const noexcept { return head_.load(std::memory_order_acquire); }
+  const Node* peek() const noexcept { return head_.load(std::memory_order_acquire); }
 
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -45,28 +53,53 @@ class death_inbox {
   // Not the address of a static: each shared library built with hidden visibility would have
   // its own, and a container closed by one library's code must refuse the posts of another's.
   // No node is at an odd address.
-  static entry_node* closed() noexcept {
-    return reinterpret_cast<entry_node*>(std::uintptr_t{1});  // NOLINT(performance-no-int-to-ptr)
+  static Node* closed() noexcept {
+    return reinterpret_cast<Node*>(std::uintptr_t{1});  // NOLINT(performance-no-int-to-ptr)
   }
-  std::atomic<entry_node*> head_{nullptr};
+  std::atomic<Node*> head_{nullptr};
   std::atomic<std::size_t> refs_{1};
 };
 
-// The weak reference a container entry holds on its object (CPython: KeyedRef, or the
-// WeakKeyDictionary/WeakSet internal ref). Its callback only posts it to the inbox: the
-// container removes the entry itself, on its own thread, so no container lock exists and no
-// death ever waits for a container. Every field but the inbox belongs to the container.
-class entry_node : public weakref_node {
+// `p`, hidden from the optimiser. Knowing that an aliasing shared_ptr's pointer equals its
+// source's, GCC copies the source's two words with one 16-byte load right after lock() stored
+// them one by one: store-to-load forwarding fails, and a lookup hit took 15 ns instead of 9.
+template <class T>
+[[gnu::always_inline]] inline T* opaque(T* p) noexcept {
+#if defined(__GNUC__)
+  asm("" : "+r"(p));
+#endif
+  return p;
+}
+
+// An entry: its node, the weak reference it holds on its object (CPython: KeyedRef, or the
+// WeakKeyDictionary/WeakSet internal ref), with the container's fields (key or value) inside,
+// so a lookup touches one allocation and keys and values never move. `fields` is engaged
+// exactly while the entry is in its table; the table destroys it on removal (not when the last
+// handle goes: valuerefs()/keyrefs() handles may outlive the entry by far).
+//
+// Its callback only posts it to the inbox: the container removes the entry itself, on its own
+// thread, so no container lock exists and no death ever waits for a container. Every field but
+// the inbox belongs to the container.
+//
+// Fields names the element type (`element_type`); a new entry's fields are constructed from
+// (std::in_place, arguments...), so that Fields' copy and move constructors stay its own.
+template <class Fields>
+class table_node final : public weakref_node {
  public:
-  entry_node(object_header& header, std::weak_ptr<const void> owner, death_inbox& inbox,
-             std::uint64_t entry_hash, std::size_t entry_position) noexcept
-      : weakref_node(header, std::move(owner), node_kind::other, true),
+  using element_type = typename Fields::element_type;
+  using inbox_type = death_inbox<table_node>;
+
+  template <class... A>
+  table_node(object_header& header, const std::shared_ptr<element_type>& element, inbox_type& inbox,
+             std::uint64_t entry_hash, std::size_t entry_position, A&&... fields)
+      : weakref_node(header, std::weak_ptr<const void>(element), node_kind::other, true),
+        fields_(std::in_place, std::forward<A>(fields)...),
         hash(entry_hash),
         position(entry_position),
         inbox_(&inbox) {
     fire_keeps_handle_ = true;  // fire() hands it to the inbox
   }
-  ~entry_node() override {
+  ~table_node() override {
     if (owns_inbox_ref_) inbox_->release();
   }
 
@@ -93,7 +126,7 @@ class entry_node : public weakref_node {
 
   // Points a node not yet in its table (so not holding the inbox) at the table's inbox as it
   // is now: user code run while the node was made may have replaced the table's contents.
-  void rebind_inbox(death_inbox& inbox) noexcept { inbox_ = &inbox; }
+  void rebind_inbox(inbox_type& inbox) noexcept { inbox_ = &inbox; }
 
   // The container takes over the inbox's handle of a posted node it holds. The death unlinked
   // the node, so if the two are its only handles (no valuerefs()/keyrefs() handle) nobody can
@@ -106,72 +139,6 @@ class entry_node : public weakref_node {
       release();
     }
   }
-
-  // The flags come first: the Itanium C++ ABI places them in weakref_node's tail padding, which
-  // keeps common entries within 104 bytes (glibc's fast bins take up to 120).
-  bool removed = false;  // removed while an iterator was alive; freed when the last one goes
-  // Unlinked from its object when removed (its only handle the container's): it no longer
-  // counts in getweakrefcount, and never posts.
-  bool unlinked_ = false;
-
- private:
-  bool owns_inbox_ref_ = false;
-
- public:
-  std::uint64_t hash;    // the key's mixed hash
-  std::size_t position;  // the entry's place in insertion order
-  // The next node posted to the inbox before this one.
-  entry_node* next_dead() const noexcept { return static_cast<entry_node*>(fired_link()); }
-
- private:
-  // The handle detach_all() took for the call becomes the inbox's; the container takes it over.
-  void fire() override {
-    if (!inbox_->push(this)) release();
-  }
-  std::string_view where() const noexcept override { return "weak container"; }
-  friend class death_inbox;  // chains posted nodes through fired_link()
-
-  death_inbox* inbox_;
-};
-
-inline bool death_inbox::push(entry_node* node) noexcept {
-  auto* head = head_.load(std::memory_order_relaxed);
-  do {
-    if (head == closed()) return false;
-    node->fired_link() = head;
-  } while (!head_.compare_exchange_weak(head, node, std::memory_order_release,
-                                        std::memory_order_relaxed));
-  return true;
-}
-
-// `p`, hidden from the optimiser. Knowing that an aliasing shared_ptr's pointer equals its
-// source's, GCC copies the source's two words with one 16-byte load right after lock() stored
-// them one by one: store-to-load forwarding fails, and a lookup hit took 15 ns instead of 9.
-template <class T>
-[[gnu::always_inline]] inline T* opaque(T* p) noexcept {
-#if defined(__GNUC__)
-  asm("" : "+r"(p));
-#endif
-  return p;
-}
-
-// An entry: its node with the container's fields (key or value) inside, so a lookup touches
-// one allocation and keys and values never move. `fields` is engaged exactly while the entry
-// is in its table; the table destroys it on removal (not when the last handle goes:
-// valuerefs()/keyrefs() handles may outlive the entry by far).
-//
-// Fields names the element type (`element_type`); a new entry's fields are constructed from
-// (std::in_place, arguments...), so that Fields' copy and move constructors stay its own.
-template <class Fields>
-class table_node final : public entry_node {
- public:
-  using element_type = typename Fields::element_type;
-
-  template <class... A>
-  table_node(object_header& header, const std::shared_ptr<element_type>& element,
-             death_inbox& inbox, std::uint64_t hash, std::size_t position, A&&... fields)
-      : entry_node(header, std::weak_ptr<const void>(element), inbox, hash, position),
-        fields_(std::in_place, std::forward<A>(fields)...) {}
 
   // A strong reference to the element, or null if its object died. The node's weak_ptr was
   // made from a shared_ptr<element_type>, so its pointer converts back exactly: no copy of
@@ -186,8 +153,32 @@ class table_node final : public entry_node {
   const Fields& fields() const noexcept { return *fields_; }
   void destroy_fields() noexcept { fields_.reset(); }
 
+  // The next node posted to the inbox before this one.
+  table_node* next_dead() const noexcept { return static_cast<table_node*>(fired_link()); }
+
+  // The entry's flags, in weakref_node's padding.
+  using weakref_node::removed;
+  using weakref_node::unlinked_;
+
  private:
+  // First: the node's weak_ptr ends weakref_node, so a lookup's reads (the weak_ptr, the
+  // header pointer before it, the key) span 28 bytes, within one cache line for half of the
+  // 16-byte-aligned places malloc gives (before, 80 bytes: always two lines).
   std::optional<Fields> fields_;
+
+ public:
+  std::uint64_t hash;    // the key's mixed hash
+  std::size_t position;  // the entry's place in insertion order
+
+ private:
+  // The handle detach_all() took for the call becomes the inbox's; the container takes it over.
+  void fire() override {
+    if (!inbox_->push(this)) release();
+  }
+  std::string_view where() const noexcept override { return "weak container"; }
+  friend class death_inbox<table_node>;  // chains posted nodes through fired_link()
+
+  inbox_type* inbox_;
 };
 
 }  // namespace weakref::detail

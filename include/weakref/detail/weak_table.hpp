@@ -110,7 +110,7 @@ class weak_table {
     friend class weak_table;
     // Out of the order, a node's position is free: it chains the graveyard. (A late post of
     // such a node reads it as an out-of-range position, and is ignored.)
-    void keep(node* n, death_inbox* inbox) noexcept {
+    void keep(node* n, typename node::inbox_type* inbox) noexcept {
       if (!n->unlinked_) {  // only such a node's retire() may use the inbox
         if (!inbox_) {
           inbox->retain();
@@ -140,7 +140,7 @@ class weak_table {
     }
     node* first_ = nullptr;
     node* last_ = nullptr;
-    death_inbox* inbox_ = nullptr;
+    typename node::inbox_type* inbox_ = nullptr;
 
    public:
     bool empty() const noexcept { return first_ == nullptr; }
@@ -303,7 +303,7 @@ class weak_table {
  private:
   // Whether posted node `n` is still the entry at its position (a stale death is not: its
   // entry was replaced, CPython bpo-28427, or already taken out).
-  bool holds(const entry_node* n) const noexcept {
+  bool holds(const node* n) const noexcept {
     return n->position < order_.size() && order_[n->position] == n && !n->removed;
   }
 
@@ -340,8 +340,8 @@ class weak_table {
   }
 
   // Created with the first entry, so empty and moved-from tables allocate nothing.
-  death_inbox& inbox() {
-    if (!inbox_) inbox_ = new death_inbox;
+  typename node::inbox_type& inbox() {
+    if (!inbox_) inbox_ = new typename node::inbox_type;
     return *inbox_;
   }
 
@@ -397,7 +397,7 @@ class weak_table {
     order_.resize(kept);
   }
 
-  static void release_all(entry_node* n) noexcept {
+  static void release_all(node* n) noexcept {
     while (n) {
       auto* next = n->next_dead();
       n->release();
@@ -405,8 +405,8 @@ class weak_table {
     }
   }
 
-  death_inbox* inbox_ = nullptr;  // holds one reference
-  std::vector<node*> order_;      // insertion order; null where an entry was removed
+  typename node::inbox_type* inbox_ = nullptr;  // holds one reference
+  std::vector<node*> order_;                    // insertion order; null where an entry was removed
   table_index<node> index_;
   std::vector<node*> retired_;  // replaced by renode() while an iterator was alive
   std::size_t live_ = 0;
