@@ -38,29 +38,16 @@ struct header_lookup_cache {
 template <class T>
 WEAKREF_PROCESS_WIDE inline constinit header_lookup_cache header_lookup_cache_of{};
 
-// std::get_deleter<object_header>(p): the header of `p`'s object if weakref::make_shared (or
-// allocate_shared) made it, else null.
+// The slow path of find_header: get_deleter, and learning the block type if it is the first
+// with a header. `block` and `vtable` are p's control block and its vtable pointer, or null.
 template <class T>
-object_header* find_header(const std::shared_ptr<T>& p) noexcept {
-  if constexpr (!header_lookup_fast_path || sizeof(p) != 2 * sizeof(void*)) {
-    return std::get_deleter<object_header>(p);
-  }
+[[gnu::noinline]] object_header* find_header_by_deleter(const std::shared_ptr<T>& p,
+                                                        const void* block,
+                                                        const void* vtable) noexcept {
   auto& cache = header_lookup_cache_of<std::remove_cv_t<T>>;
-  const void* words[2];
-  std::memcpy(static_cast<void*>(words), static_cast<const void*>(&p), sizeof(words));
-  const void* vtable = nullptr;
-  if (words[1] && words[0] == static_cast<const void*>(p.get())) {
-    std::memcpy(static_cast<void*>(&vtable), words[1], sizeof(vtable));
-    if (vtable == cache.vtable.load(std::memory_order_acquire)) {
-      auto* block = static_cast<const std::byte*>(words[1]);
-      auto offset = header_lookup_cache::offset.load(std::memory_order_relaxed);
-      return reinterpret_cast<object_header*>(const_cast<std::byte*>(block + offset));
-    }
-  }
   auto* header = std::get_deleter<object_header>(p);
   if (header && vtable && !cache.vtable.load(std::memory_order_relaxed)) {
-    auto offset =
-        reinterpret_cast<const std::byte*>(header) - static_cast<const std::byte*>(words[1]);
+    auto offset = reinterpret_cast<const std::byte*>(header) - static_cast<const std::byte*>(block);
     auto known = header_lookup_cache::offset.load(std::memory_order_relaxed);
     if (known == 0 && offset > 0 && offset < 64 * static_cast<std::ptrdiff_t>(sizeof(void*)) &&
         header_lookup_cache::offset.compare_exchange_strong(known, offset,
@@ -73,6 +60,28 @@ object_header* find_header(const std::shared_ptr<T>& p) noexcept {
     }
   }
   return header;
+}
+
+// std::get_deleter<object_header>(p): the header of `p`'s object if weakref::make_shared (or
+// allocate_shared) made it, else null. The fast path inlines into every insert and lookup.
+template <class T>
+object_header* find_header(const std::shared_ptr<T>& p) noexcept {
+  if constexpr (!header_lookup_fast_path || sizeof(p) != 2 * sizeof(void*)) {
+    return std::get_deleter<object_header>(p);
+  }
+  const void* words[2];
+  std::memcpy(static_cast<void*>(words), static_cast<const void*>(&p), sizeof(words));
+  const void* vtable = nullptr;
+  if (words[1] && words[0] == static_cast<const void*>(p.get())) {
+    std::memcpy(static_cast<void*>(&vtable), words[1], sizeof(vtable));
+    if (vtable ==
+        header_lookup_cache_of<std::remove_cv_t<T>>.vtable.load(std::memory_order_acquire)) {
+      auto* block = static_cast<const std::byte*>(words[1]);
+      auto offset = header_lookup_cache::offset.load(std::memory_order_relaxed);
+      return reinterpret_cast<object_header*>(const_cast<std::byte*>(block + offset));
+    }
+  }
+  return find_header_by_deleter(p, words[1], vtable);
 }
 
 }  // namespace weakref::detail
