@@ -196,6 +196,18 @@ TYPED_TEST(insertion_iterator, follows_its_entry_when_the_container_is_swapped) 
   EXPECT_TRUE(other.empty());
 }
 
+TYPED_TEST(insertion_iterator, is_detached_when_its_container_is_assigned_over) {
+  event_log log;
+  TypeParam c;
+  auto objects = fill_twenty(log, c);
+  auto kept = insert_new(c, 20, objects[20]);
+  c = TypeParam();
+  EXPECT_EQ(++kept, typename TypeParam::iterator());
+  insert_new(c, 21, objects[21]);
+  EXPECT_EQ(object_at(c.begin()), objects[21]);
+  EXPECT_EQ(c.size(), 1u);
+}
+
 TYPED_TEST(insertion_iterator, outlives_its_container_detached) {
   event_log log;
   TypeParam scratch;
