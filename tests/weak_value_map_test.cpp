@@ -53,6 +53,32 @@ TEST_F(weak_value_map, get_returns_null_for_absent_or_dead_keys_or_the_fallback)
   EXPECT_EQ(m.find("a"), m.end());
 }
 
+// Once holes (removed entries) outnumber live ones, the insertion order is compacted: the
+// entries before the first hole stay where they are, the later ones move up. Both kinds must
+// then be found at their place by erase(iterator), a death and popitem().
+TEST_F(weak_value_map, entries_before_and_after_the_first_hole_survive_compaction) {
+  tmap m;
+  std::vector<std::shared_ptr<tracked>> objects;
+  for (int i = 0; i < 30; ++i) {
+    objects.push_back(make(std::to_string(i)));
+    m.insert_or_assign(std::to_string(i), objects.back());
+  }
+  for (int i = 5; i < 10; ++i) m.erase(std::to_string(i));  // the first hole at 5
+  for (int i = 15; i < 30; ++i) objects[i].reset();         // 20 holes, 10 live: compacted
+  EXPECT_EQ(m.size(), 10u);
+  EXPECT_THAT(m.keys(), ElementsAre("0", "1", "2", "3", "4", "10", "11", "12", "13", "14"));
+  m.erase(m.find("3"));   // stayed
+  m.erase(m.find("11"));  // moved
+  objects[1].reset();
+  objects[13].reset();
+  EXPECT_THAT(m.keys(), ElementsAre("0", "2", "4", "10", "12", "14"));
+  EXPECT_EQ(m.popitem().first, "14");
+  m.insert_or_assign("new", objects[0]);
+  EXPECT_EQ(m.popitem().first, "new");
+  EXPECT_EQ(m.popitem().first, "12");
+  EXPECT_THAT(m.keys(), ElementsAre("0", "2", "4", "10"));
+}
+
 // erase_if (found by argument-dependent lookup) passes (key, value) pairs of live entries,
 // removes those the predicate selects and returns how many.
 TEST_F(weak_value_map, erase_if_removes_the_entries_a_predicate_selects) {

@@ -385,14 +385,19 @@ class weak_table {
   }
 
   // Drops the holes once they outnumber live entries, unless an iterator holds a position.
-  // In place: no allocation, and the index (of pointers) is untouched.
+  // In place: no allocation, and the index (of pointers) is untouched. The entries before the
+  // first hole stay where they are, untouched: when the newest entries are the ones that went
+  // (short-lived objects), no node is written at all, where rewriting every live node's
+  // position cost a cache miss per node in a large table.
   void maybe_compact() noexcept {
     if (!cursors_.empty() || order_.size() - live_ <= std::max<std::size_t>(live_, 8)) return;
-    std::size_t kept = 0;
-    for (auto* n : order_) {
-      if (!n) continue;
-      n->position = kept;
-      order_[kept++] = n;
+    auto kept =
+        static_cast<std::size_t>(std::find(order_.begin(), order_.end(), nullptr) - order_.begin());
+    for (auto i = kept; i < order_.size(); ++i) {
+      if (auto* n = order_[i]) {
+        n->position = kept;
+        order_[kept++] = n;
+      }
     }
     order_.resize(kept);
   }
