@@ -698,6 +698,7 @@ TEST(hostile_hooked_fields, pop_whose_value_move_destroys_or_clears_the_weak_key
 struct throwing_move {
   explicit throwing_move(int i) : id(i) {}
   throwing_move(const throwing_move&) = default;
+  // NOLINTNEXTLINE(performance-noexcept-move-constructor,bugprone-exception-escape): the point
   throwing_move(throwing_move&& other) : id(other.id) {  // not noexcept
     if (armed) throw std::runtime_error("move");
   }
@@ -832,8 +833,8 @@ TYPED_TEST(hostile, const_members_run_on_several_threads_after_deaths) {
 // (and a copy, which is listed) on one thread while others make and drop iterators: no race.
 TYPED_TEST(hostile, an_insertions_iterator_goes_on_one_thread_while_others_read) {
   TypeParam container;
-  std::vector<bomb_ptr> objects;
-  for (int i = 0; i < 50; ++i) objects.push_back(make_bomb());
+  std::vector<bomb_ptr> objects(50);
+  for (auto& obj : objects) obj = make_bomb();
   for (int i = 0; i < 49; ++i) put(container, i, objects[i]);
   auto kept = [&] {
     if constexpr (std::is_same_v<TypeParam, value_map>) {

@@ -147,6 +147,7 @@ const std::shared_ptr<tracked>& object_at(const weakref::weak_set<tracked>::iter
 template <class C>
 std::vector<std::shared_ptr<tracked>> fill_twenty(event_log& log, C& c) {
   std::vector<std::shared_ptr<tracked>> objects;
+  objects.reserve(22);
   for (int i = 0; i < 22; ++i) objects.push_back(make(log, std::to_string(i)));
   for (int i = 0; i < 20; ++i) insert_new(c, i, objects[i]);
   return objects;
@@ -177,7 +178,7 @@ TYPED_TEST(insertion_iterator, kept_after_the_next_insertion_or_moved_it_still_h
   erase_twenty(c, objects);
   EXPECT_EQ(object_at(first), objects[20]);
   EXPECT_EQ(object_at(second), objects[21]);
-  EXPECT_EQ(second_at, c.end());  // moved from
+  EXPECT_EQ(second_at, c.end());  // NOLINT(bugprone-use-after-move): left at the end
   EXPECT_EQ(++first, second);
   EXPECT_EQ(c.erase(second), c.end());
   EXPECT_EQ(object_at(c.begin()), objects[20]);
