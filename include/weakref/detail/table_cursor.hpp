@@ -89,7 +89,7 @@ class cursor_list {
   // For the iterator an insertion returns (a changing operation: see add_exclusive). The
   // previous insertion's iterator, if still alive, moves to the list.
   void add_fresh(cursor& c) noexcept {
-    if (auto* previous = fresh_.load(std::memory_order_relaxed)) add_exclusive(*previous);
+    settle_fresh();
     fresh_.store(&c, std::memory_order_relaxed);
   }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -120,16 +120,15 @@ class cursor_list {
     c.prev_ = c.next_ = nullptr;
   }
 
-  // Changing operations only. Two tables swapped contents: each takes the other's iterators,
-  // which then follow (retarget) their entries to their new table.
+  // Changing operations only. Two tables swapped contents: each takes the other's iterators
+  // (fresh ones included, as listed ones), which then follow (retarget) their entries to their
+  // new table.
   void swap(cursor_list& other) noexcept {
+    settle_fresh();
+    other.settle_fresh();
     std::swap(head_, other.head_);
-    auto* fresh = fresh_.load(std::memory_order_relaxed);
-    fresh_.store(other.fresh_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    other.fresh_.store(fresh, std::memory_order_relaxed);
   }
   void retarget(weak_table<Fields>* table) noexcept {
-    settle_fresh();
     for (auto* c = head_; c; c = c->next_) c->table_ = table;
   }
   // The table is going: its iterators are left at the end, with no table.
@@ -161,7 +160,7 @@ class cursor_list {
     std::atomic<bool>& locked_;
   };
 
-  // Changing operations only: the fresh iterator joins the list.
+  // Changing operations only: the fresh iterator, if any, joins the list.
   void settle_fresh() noexcept {
     if (auto* fresh = fresh_.load(std::memory_order_relaxed)) {
       fresh_.store(nullptr, std::memory_order_relaxed);
