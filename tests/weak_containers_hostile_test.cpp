@@ -233,6 +233,21 @@ TEST(hostile_fields, a_dead_value_whose_destructor_destroys_the_weak_key_map) {
   EXPECT_FALSE(container->has_value());
 }
 
+// The same, from an insertion: its iterator, made before the graveyard's destructors run and
+// registered in the table's slot for fresh iterators, is detached when the fuse destroys the map.
+TEST(hostile_fields, an_insertion_whose_dead_entrys_value_destroys_the_map_returns_a_detached_it) {
+  // The fuse frees the map, not only destroys it, so that ASan sees a later use.
+  auto container = std::make_unique<weakref::weak_key_map<bomb, fuse>>();
+  auto key = make_bomb();
+  (*container)[key] = fuse([&] { container.reset(); });
+  key.reset();
+  auto other = make_bomb();
+  auto [it, added] = container->try_emplace(other, fuse());
+  EXPECT_TRUE(added);
+  EXPECT_EQ(container, nullptr);
+  EXPECT_EQ(++it, decltype(it)());  // detached: stays at the end
+}
+
 TEST(hostile_fields, a_dead_key_whose_destructor_destroys_the_weak_value_map) {
   using map = weakref::weak_value_map<fuse, bomb, fuse_hash>;
   auto container = std::make_unique<std::optional<map>>(std::in_place);
