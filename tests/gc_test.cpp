@@ -102,6 +102,44 @@ TEST(gc, collect_frees_a_self_cycle_and_a_longer_chain) {
   EXPECT_THAT(sorted(log.events), ElementsAre("~a", "~b", "~c", "~self"));
 }
 
+// Counts the objects whose destructor finds one of their visited edges still set.
+struct clear_checked_node {
+  std::shared_ptr<clear_checked_node> next;
+  std::vector<std::shared_ptr<clear_checked_node>> more;
+  int* uncleared_at_death = nullptr;
+  ~clear_checked_node() {
+    if (next || !more.empty()) ++*uncleared_at_death;
+  }
+  template <class V>
+  void traverse(V& visit) {
+    visit(next);
+    visit(more);
+  }
+};
+
+// Each garbage object is cleared, then let go (CPython's delete_garbage): an object dies when
+// the last garbage edge to it is cleared, which may come before or after its own turn in the
+// collector's order; either way its own edges were cleared first.
+TEST(gc, every_garbage_destructor_finds_its_own_edges_cleared) {
+  int uncleared = 0;
+  auto make_ring = [&](int n, int step) {
+    std::vector<std::shared_ptr<clear_checked_node>> ring;
+    for (int i = 0; i < n; ++i) {
+      ring.push_back(weakref::make_shared<clear_checked_node>());
+      ring.back()->uncleared_at_death = &uncleared;
+    }
+    for (int i = 0; i < n; ++i) ring[i]->next = ring[(i + step) % n];
+    return ring;
+  };
+  make_ring(8, 1);  // each holds the next allocated
+  make_ring(8, 7);  // each holds the one allocated before it
+  auto clique = make_ring(5, 1);
+  for (auto& node : clique) node->more = clique;
+  clique.clear();
+  EXPECT_EQ(weakref::gc::collect(), 21u);
+  EXPECT_EQ(uncleared, 0);
+}
+
 TEST(gc, an_object_alive_from_outside_and_all_it_reaches_are_not_touched) {
   event_log log;
   auto [a, b] = make_pair_cycle(log, "a", "b");

@@ -134,9 +134,10 @@ class gc_collector {
   using callback = std::function<void(gc::phase, const gc::collection_info&)>;
 
   // One tracked object in a collection's snapshot (32 bytes). `hold` keeps it from dying under
-  // the analysis (and is subtracted from its count).
+  // the analysis (and is subtracted from its count); a garbage object's, until it is freed.
   struct entry {
     static constexpr std::int32_t reached = -1;
+    static constexpr std::int32_t condemned = -2;  // garbage: its hold frees it
     gc_record* record;
     std::shared_ptr<const void> hold;
     std::int32_t count = 0;    // use_count when the snapshot took it
@@ -147,7 +148,7 @@ class gc_collector {
     std::mutex collect_mutex;  // one analysis at a time; never held while user code frees
     // Kept between collections (under collect_mutex): a new snapshot of a million objects
     // would otherwise page-fault its way into fresh memory each time.
-    std::vector<entry> snapshot_buffer;
+    std::vector<entry> snapshot_buffer;       // (the garbage's holds stay in it until it is freed)
     std::vector<std::uint32_t> edges_buffer;  // the same, for the edges' list
     std::mutex stats_mutex;
     gc::stats totals;
@@ -374,7 +375,8 @@ class gc_collector {
     }
   }
 
-  // Finds the garbage: on return, garbage_ holds it, condemned (weak references read dead).
+  // Finds the garbage: on return, it is condemned (weak references read dead), and its entries
+  // in snapshot_ (outside == condemned) are all snapshot_ still holds.
   // The edit gate is closed from before the first count is read to the verdict (gc::edit_scope:
   // a move between two traverses would count its edge twice), and open before the snapshot's
   // holds go (their destructors may open scopes).
@@ -416,12 +418,20 @@ class gc_collector {
   }
 
   // Lets go of the live objects' holds outside the lock (some may have lost every other owner
-  // meanwhile, and then die here), and gives the buffer back for the next collection.
+  // meanwhile, and then die here); the garbage's stay for free_garbage.
   void release_snapshot(std::unique_lock<std::mutex>& lock) {
     globals().releasing.fetch_add(1, std::memory_order_relaxed);  // before a query can look
     lock.unlock();
-    for (auto& e : snapshot_) e.hold.reset();
+    for (auto& e : snapshot_) {
+      if (e.outside != entry::condemned) e.hold.reset();
+    }
     globals().releasing.fetch_sub(1, std::memory_order_release);
+  }
+
+ public:
+  // Gives the buffers back for the next analysis (a new snapshot of a million objects would
+  // page-fault its way into fresh memory), after letting go of any hold left in them.
+  ~gc_collector() {
     snapshot_.clear();
     edges_.clear();
     std::lock_guard relock(globals().collect_mutex);
@@ -430,7 +440,11 @@ class gc_collector {
     }
     if (globals().edges_buffer.capacity() < edges_.capacity()) edges_.swap(globals().edges_buffer);
   }
+  gc_collector() = default;
+  gc_collector(const gc_collector&) = delete;
+  gc_collector& operator=(const gc_collector&) = delete;
 
+ private:
   // The buffers the last analysis left (under collect_mutex).
   void take_buffers() noexcept {
     snapshot_.swap(globals().snapshot_buffer);
@@ -658,14 +672,12 @@ class gc_collector {
   // for the decision) or the re-read sees its reference (see gc_admits). Under
   // ThreadSanitizer, which does not model fences, both sides use a read-modify-write of the
   // verdict instead, ordered in its modification order. The garbage then leaves the tracked lists,
-  // and its weak references are detached (calls_), still under the collector's lock.
+  // and its weak references are detached (into calls_), still under the collector's lock.
   void condemn_unreached() {
     auto unreached = [](const entry& e) { return e.outside != entry::reached; };
     auto candidates = std::count_if(snapshot_.begin(), snapshot_.end(), unreached);
     if (candidates == 0) return;
     // Everything freeing needs is allocated now, while a failure still leaves nothing condemned.
-    garbage_.reserve(static_cast<std::size_t>(candidates));
-    calls_.reserve(static_cast<std::size_t>(candidates));
     census_.reserve(weak_visits_);
     stolen_.reserve(ephemeron_edges_);
     for (auto& t : tables_) {
@@ -711,11 +723,8 @@ class gc_collector {
     // header locks (which nothing is taken under) are taken under the shard's.
     auto& registry = gc_registry::instance();
     gc_shard* locked = nullptr;
-    auto holder = weak_holders_.begin();
+    auto** calls_end = &calls_;
     for (auto& e : snapshot_) {
-      auto slot = static_cast<std::uint32_t>(&e - snapshot_.data());
-      bool holds_weak = holder != weak_holders_.end() && *holder == slot;
-      if (holds_weak) ++holder;
       if (!unreached(e)) continue;
       auto& record = *e.record;
       auto* shard = &registry.shards[record.shard];
@@ -727,8 +736,12 @@ class gc_collector {
       gc_unlink(*shard, record);
       // Deaths skip the shard's lock from here on (it orders them after the unlink).
       record.verdict.store(gc_condemned | gc_unlinked, std::memory_order_release);
-      if (auto* chain = gc_header_of(record).detach_all()) calls_.push_back(chain);
-      garbage_.push_back(garbage{e.record, std::move(e.hold), holds_weak});
+      // One chain for the whole collection: appending needs no room, so cannot fail.
+      for (*calls_end = gc_header_of(record).detach_all(); *calls_end;) {
+        calls_end = &(*calls_end)->next_;
+      }
+      e.outside = entry::condemned;
+      ++garbage_count_;
     }
     if (locked) locked->lock.unlock();
   }
@@ -759,8 +772,10 @@ class gc_collector {
       gc_busy_scope busy;
       gc_locked_scope locked;
       std::lock_guard maps(gc_ephemeron_registry::instance().lock);
-      traverse_garbage(counting, true);
-      if (!garbage_.empty()) free_ephemerons(counting);
+      for (auto slot : weak_holders_) {
+        if (snapshot_[slot].outside == entry::condemned) traverse_garbage(slot, counting);
+      }
+      if (garbage_count_ != 0) free_ephemerons(counting);
     }
     std::sort(census_.begin(), census_.end());
 
@@ -774,20 +789,24 @@ class gc_collector {
       }
       run = end;
     }
-    // Every chain is sifted before any callback runs, as CPython's handle_weakrefs lists the
+    // The whole chain is sifted before any callback runs, as CPython's handle_weakrefs lists the
     // callbacks before calling one: a callback that drops handles (live ones, or garbage's
     // through a pointer it kept) must not change which later weak references are garbage.
-    for (auto& chain : calls_) chain = without_garbage_refs(chain);
-    for (auto* chain : calls_) object_header::fire_chain(chain);
+    object_header::fire_chain(without_garbage_refs(std::exchange(calls_, nullptr)));
 
+    if (garbage_count_ == 0) return;  // (a reprieve)
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
-    traverse_garbage(clearing, false);
-    auto found = garbage_.size();
-    std::vector<garbage>().swap(garbage_);
-    std::vector<std::shared_ptr<const void>>().swap(stolen_);
+    // Each object cleared, then let go (CPython's delete_garbage): it dies once the last garbage
+    // edge to it is cleared, after its own clear, so every destructor finds its object cleared.
+    for (std::uint32_t slot = 0; slot < snapshot_.size(); ++slot) {
+      if (snapshot_[slot].outside != entry::condemned) continue;
+      traverse_garbage(slot, clearing);
+      snapshot_[slot].hold.reset();
+    }
+    stolen_.clear();
     info.collected = gc_garbage_deaths_here - deaths;
-    info.uncollectable = found > info.collected ? found - info.collected : 0;
+    info.uncollectable = garbage_count_ > info.collected ? garbage_count_ - info.collected : 0;
   }
 
   // Unlinks a weak reference that only garbage holds from its (live) object: it no longer
@@ -833,14 +852,11 @@ class gc_collector {
     });
   }
 
-  void traverse_garbage(gc::visitor& visit, bool weak_holders_only) noexcept {
-    for (auto& g : garbage_) {
-      if (weak_holders_only && !g.holds_weak) continue;
-      try {
-        traverse(*g.record, visit);
-      } catch (...) {
-        report_unraisable(std::current_exception(), "weakref::gc traverse");
-      }
+  void traverse_garbage(std::uint32_t slot, gc::visitor& visit) noexcept {
+    try {
+      traverse(*snapshot_[slot].record, visit);
+    } catch (...) {
+      report_unraisable(std::current_exception(), "weakref::gc traverse");
     }
   }
 
@@ -879,16 +895,11 @@ class gc_collector {
   std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
   std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
-  struct garbage {
-    gc_record* record;
-    std::shared_ptr<const void> hold;
-    bool holds_weak;  // its traverse reported weak references
-  };
-  std::vector<garbage> garbage_;
+  std::size_t garbage_count_ = 0;            // entries condemned
   std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending
   std::size_t weak_visits_ = 0;              // weak handles the analysis saw
   std::vector<weakref_node*> census_;
-  std::vector<weakref_node*> calls_;
+  weakref_node* calls_ = nullptr;  // the garbage's weak references to call back, in one chain
   std::size_t examined_ = 0;
   bool reprieved_ = false;
   // gc_record_of's distance, read once by take_snapshot: learnt before the first record was
