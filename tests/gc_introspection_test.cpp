@@ -152,6 +152,32 @@ TEST_F(GcIntrospection, ReferrersAreTheTrackedHoldersEachOnce) {
   leaf->children.clear();
 }
 
+// A holder is found by ownership, as CPython finds it by identity: through a weak container's
+// value, through an aliasing shared_ptr into the object, but not through a weak reference or
+// another object of the same type.
+TEST_F(GcIntrospection, ReferrersAreFoundThroughWeakContainerValuesAndAliases) {
+  event_log log;
+  auto target = make_node(log, "target");
+  auto by_map = weakref::make_shared<map_holder>();
+  auto key = make_node(log, "key");
+  by_map->meta[key] = target;
+  auto by_alias = make_node(log, "by_alias");
+  by_alias->kids.push_back(std::shared_ptr<gc_node>(target, target.get()));
+  auto by_ref = make_node(log, "by_ref");
+  by_ref->held = weakref::ref<gc_node>(target);
+  auto by_other = make_node(log, "by_other");
+  by_other->next = make_node(log, "other");
+
+  auto referrers = weakref::gc::get_referrers(target);
+  ASSERT_EQ(referrers.size(), 2u);
+  auto listed = [&](const auto& holder) {
+    return std::any_of(referrers.begin(), referrers.end(),
+                       [&](auto& r) { return same(r, holder); });
+  };
+  EXPECT_TRUE(listed(by_map));
+  EXPECT_TRUE(listed(by_alias));
+}
+
 TEST_F(GcIntrospection, WhyAliveIsJustTheObjectWhenItHasOutsideOwners) {
   build();
   auto extra = leaf;  // an owner besides the argument

@@ -185,17 +185,27 @@ class gc_inspector {
   // holder(slot, via) for each strong edge to `target`: from the tracked object at `slot` (via
   // is no_slot), or from the value of ephemeron `via` (slot is no_slot). With the internal
   // edges not subtracted (get_referrers) there are no ephemerons listed, so objects only.
+  // (A seeking visitor: it compares owners, without the inspecting visitor's paths and type
+  // erasure.)
   template <class F>
   static void for_each_holder(gc_collector& run, const std::shared_ptr<const void>& target,
                               F holder) {
-    auto seek = [&](std::uint32_t slot, std::uint32_t via) {
-      return [&, slot, via](const gc_edge_ref& t, object_header*, std::string_view) {
-        if (t.same_owner(target)) holder(slot, via);
-      };
+    struct count_found final : gc_edge_sink {
+      std::size_t found_here = 0;
+      void found() override { ++found_here; }
+    } sink;
+    gc::visitor seeking(target, &sink);
+    auto report = [&](std::uint32_t slot, std::uint32_t via) {
+      for (; sink.found_here != 0; --sink.found_here) holder(slot, via);
     };
-    for (auto& e : run.snapshot_) references_of(*e.record, seek(run.slot_of(e), no_slot));
+    for (std::uint32_t slot = 0; slot < run.snapshot_.size(); ++slot) {
+      gc_collector::traverse(*run.snapshot_[slot].record, seeking);
+      report(slot, no_slot);
+    }
     for (std::uint32_t i = 0; i < run.ephemerons_.size(); ++i) {
-      references_of_value(run, i, seek(no_slot, i));
+      auto& eph = run.ephemerons_[i];
+      run.tables_[eph.table].map->gc_visit_value(eph.position, seeking);
+      report(no_slot, i);
     }
   }
 

@@ -79,6 +79,8 @@ class gc_edge_sink {
   // Inspecting: every non-null shared_ptr, tracked or not, with the path of member names to it.
   virtual void reference(const gc_edge_ref& /*edge*/, object_header* /*tracked*/,
                          std::string_view /*path*/) {}
+  // Seeking: a shared_ptr that shares ownership with the one sought.
+  virtual void found() {}
 
  protected:
   ~gc_edge_sink() = default;
@@ -172,9 +174,13 @@ class visitor {
  private:
   friend class detail::gc_collector;
   friend class detail::gc_inspector;
-  enum class mode : unsigned char { count, clear, steal, inspect };
+  // seek: as inspect (every shared_ptr, in weak containers' values too), but only compares
+  // owners with `sought_`, without naming paths.
+  enum class mode : unsigned char { count, clear, steal, inspect, seek };
 
   visitor(mode m, detail::gc_edge_sink* sink) noexcept : mode_(m), sink_(sink) {}
+  visitor(const std::shared_ptr<const void>& sought, detail::gc_edge_sink* sink) noexcept
+      : mode_(mode::seek), sink_(sink), sought_(&sought) {}
 
   template <class E>
   void visit_shared_ptr(E& edge) {
@@ -183,6 +189,10 @@ class visitor {
       return;
     }
     if (!edge) return;
+    if (mode_ == mode::seek) {
+      if (!edge.owner_before(*sought_) && !sought_->owner_before(edge)) sink_->found();
+      return;
+    }
     auto* header = detail::find_header(edge);
     bool tracked = header && header->tracked();
     if (mode_ == mode::count) {
@@ -273,6 +283,7 @@ class visitor {
   detail::gc_edge_sink* sink_;
   std::string_view name_;  // counting: the name of the member being visited
   std::string path_;       // inspecting: the names from the object to the member, "a.b[2]"
+  const std::shared_ptr<const void>* sought_ = nullptr;  // seeking
 };
 
 }  // namespace weakref::gc
