@@ -209,16 +209,7 @@ class gc_collector {
   // that collection holds its locks or lets go of its snapshot (gc_busy_here).
   template <class F>
   static auto query(F&& f, bool subtract = true) {
-    if (gc_busy_here != 0) {
-      throw std::logic_error(
-          "weakref::gc: introspection from a traverse, or from a destructor run while the "
-          "collector holds its lock or lets go of its snapshot");
-    }
-    // It would wait for analyses letting go of their snapshots, whose destructors may wait
-    // for a collection that waits for this thread's scope.
-    if (gc_edits_here != 0) {
-      throw std::logic_error("weakref::gc: introspection while this thread holds an edit_scope");
-    }
+    check_query_allowed();
     gc_busy_scope busy;
     gc_collector run;
     std::unique_lock lock(globals().collect_mutex);
@@ -245,6 +236,39 @@ class gc_collector {
     return f(run);
   }
 
+  // For a query that only reads each object (get_referrers): the snapshot, taken as query()
+  // takes it; then, after the locks, f(record, hold) for each object in turn, which may take the
+  // hold (move from it); the others are let go right after their f, while the object is in
+  // cache (one pass over the objects instead of two). Allowed where query() is, with the same
+  // rules for what f runs (a collect() from a traverse returns 0; a query from one throws).
+  template <class F>
+  static void for_each_held(F&& f) {
+    check_query_allowed();
+    gc_busy_scope busy;
+    gc_collector run;
+    {
+      std::unique_lock lock(globals().collect_mutex);
+      gc_locked_scope locked;
+      while (globals().releasing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+      run.take_buffers();
+      run.take_snapshot();
+      globals().releasing.fetch_add(1, std::memory_order_relaxed);  // before a query can look
+    }
+    struct finish {
+      gc_collector& run;
+      bool outer = std::exchange(gc_collecting_here, true);
+      ~finish() {
+        gc_collecting_here = outer;
+        for (auto& e : run.snapshot_) e.hold.reset();  // if f threw
+        globals().releasing.fetch_sub(1, std::memory_order_release);
+      }
+    } done{run};
+    for (auto& e : run.snapshot_) {
+      f(static_cast<const gc_record&>(*e.record), e.hold);
+      e.hold.reset();
+    }
+  }
+
   static std::vector<std::shared_ptr<const void>> objects() {
     std::vector<std::shared_ptr<const void>> result;
     for (auto& shard : gc_registry::instance().shards) {
@@ -260,6 +284,19 @@ class gc_collector {
 
  private:
   friend class gc_inspector;
+
+  static void check_query_allowed() {
+    if (gc_busy_here != 0) {
+      throw std::logic_error(
+          "weakref::gc: introspection from a traverse, or from a destructor run while the "
+          "collector holds its lock or lets go of its snapshot");
+    }
+    // It would wait for analyses letting go of their snapshots, whose destructors may wait
+    // for a collection that waits for this thread's scope.
+    if (gc_edits_here != 0) {
+      throw std::logic_error("weakref::gc: introspection while this thread holds an edit_scope");
+    }
+  }
 
   // Counts each strong edge to a snapshot object against that object's count.
   // Also notes which objects hold weak references (the census after the verdict visits only

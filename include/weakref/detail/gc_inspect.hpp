@@ -158,6 +158,11 @@ class gc_inspector {
       (*f)(edge, tracked, path);
     }
   };
+  // Counts the edges a seeking visitor finds.
+  struct count_found final : gc_edge_sink {
+    std::size_t found_here = 0;
+    void found() override { ++found_here; }
+  };
   // run(visitor) with an inspecting visitor that calls f for each reference.
   template <class F, class Run>
   static void inspect(F& f, Run run) {
@@ -183,17 +188,12 @@ class gc_inspector {
   }
 
   // holder(slot, via) for each strong edge to `target`: from the tracked object at `slot` (via
-  // is no_slot), or from the value of ephemeron `via` (slot is no_slot). With the internal
-  // edges not subtracted (get_referrers) there are no ephemerons listed, so objects only.
-  // (A seeking visitor: it compares owners, without the inspecting visitor's paths and type
-  // erasure.)
+  // is no_slot), or from the value of ephemeron `via` (slot is no_slot). (A seeking visitor: it
+  // compares owners, without the inspecting visitor's paths and type erasure.)
   template <class F>
   static void for_each_holder(gc_collector& run, const std::shared_ptr<const void>& target,
                               F holder) {
-    struct count_found final : gc_edge_sink {
-      std::size_t found_here = 0;
-      void found() override { ++found_here; }
-    } sink;
+    count_found sink;
     gc::visitor seeking(target, &sink);
     auto report = [&](std::uint32_t slot, std::uint32_t via) {
       for (; sink.found_here != 0; --sink.found_here) holder(slot, via);
@@ -257,15 +257,14 @@ class gc_inspector {
   // get_referrers(obj): the tracked objects whose traverse shows a strong edge to `target`.
   static std::vector<std::shared_ptr<const void>> referrers(
       const std::shared_ptr<const void>& target) {
-    auto find = [&](gc_collector& run) {
-      std::vector<std::shared_ptr<const void>> result;
-      auto last = no_slot;
-      for_each_holder(run, target, [&](std::uint32_t slot, std::uint32_t) {
-        if (slot != last) result.push_back(run.snapshot_[last = slot].hold);  // each once
-      });
-      return result;
-    };
-    return gc_collector::query(find, false);
+    std::vector<std::shared_ptr<const void>> result;
+    count_found sink;
+    gc::visitor seeking(target, &sink);
+    gc_collector::for_each_held([&](const gc_record& record, std::shared_ptr<const void>& hold) {
+      gc_collector::traverse(record, seeking);
+      if (std::exchange(sink.found_here, 0) != 0) result.push_back(std::move(hold));  // once
+    });
+    return result;
   }
 
   static std::string to_dot(const std::shared_ptr<const void>& target, long discount,
