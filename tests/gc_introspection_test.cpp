@@ -436,4 +436,36 @@ TEST_F(GcIntrospection, QueriesFromATraverseThrowAndCollectFromAQueryReturnsZero
   EXPECT_EQ(std::count(inner.begin(), inner.end(), 0u), static_cast<long>(inner.size()));
 }
 
+// A traverse that throws while `armed`.
+struct throwing_traverse {
+  std::shared_ptr<throwing_traverse> other;
+  bool* armed;
+  template <class V>
+  void traverse(V& visit) {
+    if (*armed) throw std::runtime_error("traverse failed");
+    visit(other);
+  }
+};
+
+// A query whose traverse throws lets go of every object it held, and of its place among the
+// analyses dropping holds: the next query neither waits forever nor counts those holds as owners.
+TEST_F(GcIntrospection, AQueryWhoseTraverseThrowsLetsGoOfItsHolds) {
+  bool armed = false;
+  auto a = weakref::make_shared<throwing_traverse>(throwing_traverse{nullptr, &armed});
+  auto b = weakref::make_shared<throwing_traverse>(throwing_traverse{a, &armed});
+  armed = true;
+  EXPECT_THROW(weakref::gc::get_referrers(a), std::runtime_error);
+  EXPECT_THROW(weakref::gc::why_alive(a), std::runtime_error);
+  armed = false;
+  EXPECT_EQ(a.use_count(), 2);  // the local and b's edge
+  EXPECT_EQ(b.use_count(), 1);
+  auto referrers = weakref::gc::get_referrers(a);
+  ASSERT_EQ(referrers.size(), 1u);
+  EXPECT_TRUE(same(referrers[0], b));
+  referrers.clear();
+  auto chain = weakref::gc::why_alive(a);  // the argument is not an owner: b holds it
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_TRUE(same(chain[0], b));
+}
+
 }  // namespace
