@@ -274,6 +274,22 @@ TEST(gc_threads, introspection_races_collections_and_threads_that_build_and_drop
   weakref::gc::collect();
 }
 
+// Each thread counts its tracked allocations in its own shard; get_count() adds them up, and a
+// collection starts them all again from 0.
+TEST(gc_threads, get_count_adds_up_the_allocations_of_every_thread) {
+  weakref::gc::collect();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([] {
+      for (int i = 0; i < 100; ++i) (void)weakref::make_shared<mt_node>();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(weakref::gc::get_count(), 400u);
+  weakref::gc::collect();
+  EXPECT_EQ(weakref::gc::get_count(), 0u);
+}
+
 // Tracked objects made on one thread share its shard's list; two other threads drop them at
 // once, alternately, so each death unlinks a neighbour of the other's. (A death read its
 // record's list link before taking the shard's lock while a neighbour's unlink wrote it:

@@ -204,9 +204,7 @@ inline std::size_t get_threshold() noexcept {
 // weakref::gc::get_count()
 //
 // Tracked allocations since the last collection (CPython's count of generation 0).
-inline std::size_t get_count() noexcept {
-  return detail::gc_registry::instance().allocations.load(std::memory_order_relaxed);
-}
+inline std::size_t get_count() noexcept { return detail::gc_registry::instance().allocations(); }
 
 // weakref::gc::get_objects()
 //

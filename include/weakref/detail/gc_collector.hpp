@@ -438,7 +438,7 @@ class gc_collector {
       locked.end();
       release_snapshot(lock);
     };
-    gc_registry::instance().allocations.store(0, std::memory_order_relaxed);
+    gc_registry::instance().reset_allocations();
     take_buffers();
     try {
       take_snapshot();

@@ -93,6 +93,10 @@ struct alignas(64) gc_shard {
   gc_spin_lock lock;
   gc_record* head = nullptr;
   std::size_t linked = 0;  // records on the list: room to reserve before taking the lock
+  // Tracked allocations into this shard since the last collection (gc::get_count sums them):
+  // written under the lock, read without it. Per shard, so that an allocation adds no
+  // read-modify-write of a line every allocating thread shares.
+  std::atomic<std::size_t> allocations{0};
 
   // Locks the shard with room for every record on it at the end of `v` (whose growth may
   // throw, and must not happen under the lock: a strong reference dropped there could run a
@@ -116,11 +120,23 @@ struct gc_registry {
   // tracked object and checked on every other: the record is found from the header by it.
   std::atomic<std::ptrdiff_t> header_offset{-1};
   std::atomic<std::uint32_t> next_shard{0};
-  // Tracked allocations since the last collection (gc::get_count), and automatic collection
-  // (gc::enable) once they reach the threshold (0: never).
+  // Automatic collection (gc::enable) once the tracked allocations since the last collection
+  // (the shards' counts) reach the threshold (0: never).
   std::atomic<bool> enabled{false};
   std::atomic<std::size_t> threshold{700};
-  std::atomic<std::size_t> allocations{0};
+
+  std::size_t allocations() const noexcept {
+    std::size_t total = 0;
+    for (auto& shard : shards) total += shard.allocations.load(std::memory_order_relaxed);
+    return total;
+  }
+  void reset_allocations() noexcept {
+    for (auto& shard : shards) {
+      shard.lock.lock();
+      shard.allocations.store(0, std::memory_order_relaxed);
+      shard.lock.unlock();
+    }
+  }
 
   // Never destroyed: objects may die during static destruction, after any static here. Built in
   // static storage, so that the first tracked allocation cannot fail here.
@@ -185,12 +201,13 @@ void gc_track(const std::shared_ptr<T>& owner, void* record_storage, const gc_ty
   if (shard.head) shard.head->prev = record;
   shard.head = record;
   ++shard.linked;
+  shard.allocations.store(shard.allocations.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
   shard.lock.unlock();
 
-  auto allocations = registry.allocations.fetch_add(1, std::memory_order_relaxed) + 1;
   if (registry.enabled.load(std::memory_order_relaxed)) {
     auto threshold = registry.threshold.load(std::memory_order_relaxed);
-    if (threshold != 0 && allocations >= threshold) gc_collect_automatically();
+    if (threshold != 0 && registry.allocations() >= threshold) gc_collect_automatically();
   }
 }
 
