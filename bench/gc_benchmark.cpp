@@ -13,6 +13,8 @@
 //                            vs std::make_shared of the same type + release
 //   gc.make_shared.untracked weakref::make_shared of the same layout without traverse + release
 //                            vs std::make_shared (as make_shared.int: untouched by the collector)
+//   mt.gc.make_shared.tracked  gc.make_shared.tracked on two threads at once (each links into
+//                            and counts in its own shard) vs std::make_shared on two threads
 //   gc.collect.ephemerons/N  collect() of N tracked objects in live 2-cycles, N / 10 of which
 //                            are keys of one weak_key_map whose value (a shared_ptr) owns its
 //                            key, an ephemeron each (nothing to free)
@@ -250,7 +252,7 @@ void enter_and_leave(benchmark::State& state, Side) {
 
 template <class T, class Side>
 void make_release(benchmark::State& state, Side side) {
-  drop_live_graphs();
+  if (state.thread_index() == 0) drop_live_graphs();  // (g_live is one thread's)
   for (auto _ : state) {
     auto obj = make<T>(side);
     benchmark::DoNotOptimize(obj);
@@ -282,6 +284,9 @@ void register_benchmarks() {
                 [](auto& s, auto side) { make_release<gc_node>(s, side); });
   register_pair("gc.make_shared.untracked",
                 [](auto& s, auto side) { make_release<plain_node>(s, side); });
+  register_pair("mt.gc.make_shared.tracked", [](auto& s, auto side) {
+    make_release<gc_node>(s, side);
+  }).apply([](auto* b) { b->Threads(2); });
   register_pair("gc.edit_scope", [](auto& s, auto side) { enter_and_leave(s, side); });
 }
 

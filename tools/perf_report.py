@@ -79,6 +79,9 @@ OPS = {
         "contended", "lower bound of the row above (not ours): `weak_ptr` + "
         "new/delete of a node + 1 atomic on the object's block (link) + 1 on the node (drop)",
         "`std::weak_ptr(obj)` + drop", None),
+    "mt.gc.make_shared.tracked": (
+        "contended", "`make_shared` of a tracked type (with `traverse`) + release, 2 threads",
+        "`std::make_shared` of it + release", None),
     "mt.weak_value_map.lookup_during_deaths": (
         "contended", "`weak_value_map::get` hit while the other thread releases entries' objects",
         "`unordered_map` find + lock, same", None),
