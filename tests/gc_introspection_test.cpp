@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -434,6 +435,28 @@ TEST_F(GcIntrospection, QueriesFromATraverseThrowAndCollectFromAQueryReturnsZero
   weakref::gc::get_referrers(c);
   ASSERT_FALSE(inner.empty());  // the traverse ran, and each collect() from it gave 0
   EXPECT_EQ(std::count(inner.begin(), inner.end(), 0u), static_cast<long>(inner.size()));
+}
+
+// get_referrers walks each thread's tracked objects in chunks of a few hundred, resuming after
+// the last object of each: holders on both sides of every boundary are found, each once.
+TEST_F(GcIntrospection, ReferrersAcrossManyObjectsAreEachFoundOnce) {
+  event_log log;
+  auto target = make_node(log, "target");
+  std::vector<std::shared_ptr<gc_node>> nodes;
+  for (int i = 0; i < 2000; ++i) {
+    nodes.push_back(make_node(log, "n"));
+    if (i % 7 == 0 || i % 256 == 0 || i % 256 == 255) nodes.back()->next = target;
+  }
+  std::size_t expected = 0;
+  for (auto& n : nodes) expected += n->next != nullptr;
+  auto referrers = weakref::gc::get_referrers(target);
+  EXPECT_EQ(referrers.size(), expected);
+  std::set<const void*> distinct;
+  for (auto& r : referrers) distinct.insert(r.get());
+  EXPECT_EQ(distinct.size(), expected);
+  for (auto& r : referrers) {
+    EXPECT_EQ(static_cast<const gc_node*>(r.get())->next, target);
+  }
 }
 
 // A traverse that throws while `armed`.

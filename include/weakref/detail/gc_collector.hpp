@@ -154,8 +154,8 @@ class gc_collector {
     gc::stats totals;
     std::vector<std::pair<std::size_t, callback>> callbacks;  // under stats_mutex
     std::size_t next_callback_id = 1;
-    // Analyses letting go of their snapshot's holds (after their lock): a query waits for them,
-    // or it would count another analysis' hold as an outside owner.
+    // Analyses letting go of their snapshot's holds (after their lock), and get_referrers walks
+    // (for_each_held): a query waits for them, or it would count their holds as outside owners.
     std::atomic<int> releasing{0};
     // Closed by each analysis, from before its first count read to its verdict (gc::edit_scope).
     gc_edit_gate edit_gate;
@@ -213,6 +213,15 @@ class gc_collector {
     gc_busy_scope busy;
     gc_collector run;
     std::unique_lock lock(globals().collect_mutex);
+    // Waits for analyses (and get_referrers) letting go of their holds, without the lock:
+    // get_referrers takes each chunk of its holds under it. A destructor run by such a release
+    // that waited for this thread would deadlock here: it would have to wait for a query, which
+    // no traverse or destructor may.
+    while (globals().releasing.load(std::memory_order_acquire) != 0) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+    }
     gc_locked_scope locked;
     // A collect() from a traverse returns 0; a collection this thread runs stays flagged.
     struct finish {
@@ -226,9 +235,6 @@ class gc_collector {
         run.release_snapshot(lock);
       }
     } done{run, lock, locked};
-    // A destructor run by another analysis' release that waited for this thread would
-    // deadlock here: it would have to wait for a query, which no traverse or destructor may.
-    while (globals().releasing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     run.take_buffers();
     run.take_snapshot();
     std::lock_guard maps(gc_ephemeron_registry::instance().lock);
@@ -236,36 +242,58 @@ class gc_collector {
     return f(run);
   }
 
-  // For a query that only reads each object (get_referrers): the snapshot, taken as query()
-  // takes it; then, after the locks, f(record, hold) for each object in turn, which may take the
-  // hold (move from it); the others are let go right after their f, while the object is in
-  // cache (one pass over the objects instead of two). Allowed where query() is, with the same
-  // rules for what f runs (a collect() from a traverse returns 0; a query from one throws).
+  // For a query that only reads each object (get_referrers): f(record, hold) for every tracked
+  // object alive and not condemned, each held while f runs; f may take the hold (move from it),
+  // the others are let go right after their f. Each shard is walked in chunks: a chunk's objects
+  // are held under the collector's lock (no analysis is deciding a verdict meanwhile, so none is
+  // pending) and the shard's, then visited and let go outside both, while their lines are still
+  // in cache (a whole snapshot first would miss on every object twice). The chunk's last object
+  // stays held until the walk has resumed after it: held, it stays on the list. Allowed
+  // where query() is, with the same rules for what f runs (a collect() from a traverse returns
+  // 0; a query from one, or from a destructor a release runs, throws).
   template <class F>
   static void for_each_held(F&& f) {
     check_query_allowed();
     gc_busy_scope busy;
-    gc_collector run;
     {
-      std::unique_lock lock(globals().collect_mutex);
-      gc_locked_scope locked;
-      while (globals().releasing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-      run.take_buffers();
-      run.take_snapshot();
-      globals().releasing.fetch_add(1, std::memory_order_relaxed);  // before a query can look
+      // Under the lock a query takes its snapshot under: a query either took it before these
+      // holds exist, or waits (unlocked) for them to go.
+      std::lock_guard lock(globals().collect_mutex);
+      globals().releasing.fetch_add(1, std::memory_order_relaxed);
     }
     struct finish {
-      gc_collector& run;
       bool outer = std::exchange(gc_collecting_here, true);
       ~finish() {
         gc_collecting_here = outer;
-        for (auto& e : run.snapshot_) e.hold.reset();  // if f threw
         globals().releasing.fetch_sub(1, std::memory_order_release);
       }
-    } done{run};
-    for (auto& e : run.snapshot_) {
-      f(static_cast<const gc_record&>(*e.record), e.hold);
-      e.hold.reset();
+    } done;
+    constexpr std::size_t chunk = 256;
+    std::vector<std::pair<const gc_record*, std::shared_ptr<const void>>> held;
+    held.reserve(chunk);  // (destroyed before `done`: if f throws, the holds go first)
+    for (auto& shard : gc_registry::instance().shards) {
+      const gc_record* resume = nullptr;
+      std::shared_ptr<const void> resume_hold;  // keeps `resume` on the list
+      for (;;) {
+        {
+          std::lock_guard analysis(globals().collect_mutex);
+          std::lock_guard lock(shard.lock);
+          for (auto* r = resume ? resume->next : shard.head; r && held.size() < chunk;
+               r = r->next) {
+            if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
+            if (auto hold = r->self.lock()) held.emplace_back(r, std::move(hold));
+          }
+        }
+        resume_hold.reset();  // outside the lock: it may be the last owner, and a death takes it
+        if (held.empty()) break;
+        resume = held.back().first;
+        resume_hold = held.back().second;
+        for (auto& [record, hold] : held) {
+          f(*record, hold);
+          hold.reset();
+        }
+        held.clear();
+      }
     }
   }
 
