@@ -148,7 +148,7 @@ class gc_collector {
     std::mutex collect_mutex;  // one analysis at a time; never held while user code frees
     // Kept between collections (under collect_mutex): a new snapshot of a million objects
     // would otherwise page-fault its way into fresh memory each time.
-    std::vector<entry> snapshot_buffer;       // (the garbage's holds stay in it until it is freed)
+    std::vector<entry> snapshot_buffer;  // (a collection gives it back once its garbage is freed)
     std::vector<std::uint32_t> edges_buffer;  // the same, for the edges' list
     std::mutex stats_mutex;
     gc::stats totals;
@@ -280,8 +280,7 @@ class gc_collector {
           std::lock_guard lock(shard.lock);
           for (auto* r = resume ? resume->next : shard.head; r && held.size() < chunk;
                r = r->next) {
-            if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
-            if (auto hold = r->self.lock()) held.emplace_back(r, std::move(hold));
+            if (auto hold = r->hold()) held.emplace_back(r, std::move(hold));
           }
         }
         resume_hold.reset();  // outside the lock: it may be the last owner, and a death takes it
@@ -303,8 +302,7 @@ class gc_collector {
       shard.lock_with_room(result);
       std::lock_guard lock(shard.lock, std::adopt_lock);
       for (auto* r = shard.head; r; r = r->next) {
-        if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
-        if (auto object = r->self.lock()) result.push_back(std::move(object));
+        if (auto object = r->hold()) result.push_back(std::move(object));
       }
     }
     return result;
@@ -523,9 +521,8 @@ class gc_collector {
       shard.lock_with_room(snapshot_);
       std::lock_guard lock(shard.lock, std::adopt_lock);
       for (auto* r = shard.head; r; r = r->next) {
-        if (r->verdict.load(std::memory_order_relaxed) != 0) continue;
-        auto hold = r->self.lock();
-        if (!hold) continue;  // dying: its death waits for this lock to take it off the list
+        auto hold = r->hold();
+        if (!hold) continue;
         r->slot = static_cast<std::uint32_t>(snapshot_.size());
         auto count = static_cast<std::int32_t>(hold.use_count());
         snapshot_.push_back(entry{r, std::move(hold), count, count - 1});  // -1: the hold

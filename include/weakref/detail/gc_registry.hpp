@@ -68,6 +68,13 @@ struct gc_record {
   void* object() const noexcept {
     return const_cast<std::byte*>(reinterpret_cast<const std::byte*>(this)) + type->object_offset;
   }
+  // A strong reference to the object; null if it is dying, or if a collection condemned it (or
+  // is deciding whether to). How every walk of a shard's list takes one, under the shard's lock
+  // (a dying object's death waits for that lock to take it off the list).
+  std::shared_ptr<const void> hold() const noexcept {
+    if (verdict.load(std::memory_order_relaxed) != 0) return nullptr;
+    return self.lock();
+  }
 };
 
 // A spin lock for the shards: taken for a few pointer writes by the owner thread's
