@@ -248,24 +248,32 @@ TEST(gc_threads, const_queries_run_on_several_threads_during_collections) {
 TEST(gc_threads, introspection_races_collections_and_threads_that_build_and_drop_cycles) {
   // Queries on two threads at once while a third builds and drops cycles and collects: each
   // answer is one of the possible ones, and ThreadSanitizer sees no race. Each query thread asks
-  // about its own anchor (another thread's argument would be an outside owner of it).
-  std::atomic<bool> stop{false};
+  // about its own anchor (another thread's argument would be an outside owner of it). The churn
+  // runs until both query threads are done, and has collected before they start, so every
+  // round overlaps it (a churn of fixed length could end before a query thread started).
+  constexpr int kRounds = 40;
+  std::atomic<int> querying{2};
+  std::atomic<int> churned{0};
   std::thread churn([&] {
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; querying.load() > 0; ++i) {
       make_cycle();
-      if (i % 10 == 0) weakref::gc::collect();
+      if (i % 10 == 0) {
+        weakref::gc::collect();
+        churned.fetch_add(1);
+      }
     }
-    stop = true;
   });
   auto query = [&] {
     auto anchor = weakref::make_shared<mt_node>();
-    while (!stop) {
+    while (churned.load() == 0) std::this_thread::yield();
+    for (int round = 0; round < kRounds; ++round) {
       EXPECT_TRUE(weakref::gc::why_alive(anchor).empty());
       EXPECT_TRUE(weakref::gc::get_referrers(anchor).empty());
       auto report = weakref::gc::find_garbage();
       for (auto& group : report.groups) EXPECT_EQ(group.size(), 2u);  // whole cycles only
       EXPECT_NE(weakref::gc::to_dot(anchor).find("(queried)"), std::string::npos);
     }
+    querying.fetch_sub(1);
   };
   std::thread second_query(query);
   query();
