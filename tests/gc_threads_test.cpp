@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/alongside.hpp"
 #include "weakref/gc.hpp"
 #include "weakref/make_shared.hpp"
 #include "weakref/ref.hpp"
@@ -78,22 +79,16 @@ TEST(gc_threads, locks_of_live_objects_always_succeed_and_leave_them_intact) {
     owners.push_back(make_cycle());
     refs.emplace_back(owners.back()->get_next());  // b: alive only through the cycle from a
   }
-  std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
-  std::vector<std::thread> lockers;
-  for (int t = 0; t < 2; ++t) {
-    lockers.emplace_back([&] {
-      while (!stop.load()) {
+  test_support::run_alongside(
+      2,
+      [&] {
         for (auto& r : refs) {
           auto b = r.lock();
           if (!b || !intact(b)) failures.fetch_add(1);
         }
-      }
-    });
-  }
-  for (int i = 0; i < rounds; ++i) EXPECT_EQ(weakref::gc::collect(), 0u);
-  stop = true;
-  for (auto& t : lockers) t.join();
+      },
+      rounds, [](int) { EXPECT_EQ(weakref::gc::collect(), 0u); });
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(alive_nodes.load() - before, 128);
   owners.clear();
@@ -223,24 +218,19 @@ TEST(gc_threads, collections_on_several_threads_at_once_free_each_object_once) {
 TEST(gc_threads, const_queries_run_on_several_threads_during_collections) {
   std::vector<std::shared_ptr<mt_node>> owners;
   for (int i = 0; i < 32; ++i) owners.push_back(make_cycle());
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 2; ++t) {
-    readers.emplace_back([&] {
-      while (!stop.load()) {
+  test_support::run_alongside(
+      2,
+      [&] {
         EXPECT_GE(weakref::gc::get_objects().size(), 64u);
         (void)weakref::gc::get_count();
         (void)weakref::gc::get_stats();
         EXPECT_TRUE(weakref::gc::is_tracked(owners[0]));
-      }
-    });
-  }
-  for (int i = 0; i < rounds; ++i) {
-    make_cycle();
-    weakref::gc::collect();
-  }
-  stop = true;
-  for (auto& t : readers) t.join();
+      },
+      rounds,
+      [](int) {
+        make_cycle();
+        weakref::gc::collect();
+      });
   owners.clear();
   weakref::gc::collect();
 }
@@ -331,24 +321,22 @@ TEST(gc_threads, ephemeron_maps_come_and_go_during_collections) {
   weakref::gc::collect();
   auto before = alive_nodes.load();
   std::mutex changes;  // held while a map changes, and by the collecting thread
-  std::atomic<bool> stop{false};
-  std::thread collector([&] {
-    while (!stop) {
-      std::lock_guard lock(changes);
-      weakref::gc::collect();
-    }
-  });
-  for (int i = 0; i < 300; ++i) {
-    weakref::weak_key_map<mt_node, std::shared_ptr<mt_node>> meta;
-    {
-      std::lock_guard lock(changes);
-      auto key = weakref::make_shared<mt_node>();
-      meta[key] = key;  // an ephemeron: only a collection frees it while the map lives
-    }
-    if (i % 3 == 0) std::this_thread::yield();
-  }  // each map is destroyed here, maybe during a collection
-  stop = true;
-  collector.join();
+  test_support::run_alongside(
+      1,
+      [&] {
+        std::lock_guard lock(changes);
+        weakref::gc::collect();
+      },
+      300,
+      [&](int i) {
+        weakref::weak_key_map<mt_node, std::shared_ptr<mt_node>> meta;
+        {
+          std::lock_guard lock(changes);
+          auto key = weakref::make_shared<mt_node>();
+          meta[key] = key;  // an ephemeron: only a collection frees it while the map lives
+        }
+        if (i % 3 == 0) std::this_thread::yield();
+      });  // each map is destroyed at the end of its round, maybe during a collection
   weakref::gc::collect();
   EXPECT_EQ(alive_nodes.load(), before);
 }

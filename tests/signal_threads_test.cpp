@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/alongside.hpp"
 #include "weakref/signal.hpp"
 
 namespace {
@@ -125,24 +126,20 @@ TEST(signal_threads, objects_dying_on_other_threads_during_emissions) {
 TEST(signal_threads, size_and_empty_from_two_threads_while_another_connects) {
   signal<void()> sig;
   auto keep = sig.connect([] {});
-  std::atomic<bool> stop{false};
   std::atomic<int> bad{0};
-  auto reader = [&] {
-    while (!stop.load()) {
-      auto n = sig.size();
-      if (n < 1 || n > 65) bad.fetch_add(1);
-      if (sig.empty()) bad.fetch_add(1);
-    }
-  };
-  std::thread r1(reader), r2(reader);
-  for (int round = 0; round < 200; ++round) {
-    std::vector<connection> batch;
-    for (int i = 0; i < 64; ++i) batch.push_back(sig.connect([] {}));
-    for (auto& c : batch) c.disconnect();
-  }
-  stop.store(true);
-  r1.join();
-  r2.join();
+  test_support::run_alongside(
+      2,
+      [&] {
+        auto n = sig.size();
+        if (n < 1 || n > 65) bad.fetch_add(1);
+        if (sig.empty()) bad.fetch_add(1);
+      },
+      200,
+      [&](int) {
+        std::vector<connection> batch;
+        for (int i = 0; i < 64; ++i) batch.push_back(sig.connect([] {}));
+        for (auto& c : batch) c.disconnect();
+      });
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(sig.size(), 1u);
 }
