@@ -332,4 +332,75 @@ TEST(signal_reentrancy, a_slot_moves_the_signal_away) {
   EXPECT_THAT(log.events, ElementsAre("a:1", "b:1", "a:2", "b:2"));
 }
 
+// --- callables whose destructors reach the signal (run when their slots are released) ---
+
+// A callable that runs `on_destroy` when its last copy goes, and counts the live ones.
+struct destructor_hook {
+  std::function<void()> on_destroy;
+  ~destructor_hook() {
+    if (on_destroy) on_destroy();
+  }
+};
+struct hooked_callable {
+  std::shared_ptr<destructor_hook> hook;
+  void operator()(int) const {}
+};
+
+// The signal lives only in the callables of disconnected slots at the end of its list: the
+// disconnection of its last live slot trims them, and their destructors destroy the signal and
+// the very connection being disconnected (ASan: heap-use-after-free in slot_gone, which read the
+// freed core after the trim; with 100 such slots, in trim's next round).
+TEST(signal_reentrancy, a_disconnection_whose_trim_destroys_the_signal_and_the_connection) {
+  for (int dead_tail : {17, 100}) {
+    struct holder {
+      signal<void(int)> sig;
+      connection last;
+    };
+    auto h = std::make_shared<holder>();
+    for (int i = 0; i < 200; ++i) h->sig.connect([](int) {});  // enough that nothing is pruned
+    std::vector<connection> doomed;
+    for (int i = 0; i < dead_tail; ++i) doomed.push_back(h->sig.connect([h](int) {}));
+    h->last = h->sig.connect([](int) {});
+    for (auto& c : doomed) c.disconnect();
+    doomed.clear();
+    std::weak_ptr<holder> watch = h;
+    holder* raw = h.get();
+    h.reset();  // the holder now lives in the dead slots' callables only
+    ASSERT_FALSE(watch.expired());
+    raw->last.disconnect();
+    EXPECT_TRUE(watch.expired());
+  }
+}
+
+// Moving a signal over one whose old callables connect to it when destroyed: they connect to
+// its new contents, which stay connected (the old code dropped the new slot's core: a leak,
+// and a slot never called).
+TEST(signal_reentrancy, a_callable_destructor_connecting_during_a_move_assignment) {
+  event_log log;
+  signal<void(int)> sig;
+  signal<void(int)> replacement;
+  replacement.connect(logger(log, "new"));
+  auto hook = std::make_shared<destructor_hook>();
+  hook->on_destroy = [&] { sig.connect(logger(log, "late")); };
+  sig.connect(hooked_callable{std::move(hook)});
+  sig = std::move(replacement);
+  EXPECT_EQ(sig.size(), 2u);
+  sig(1);
+  EXPECT_THAT(log.events, ElementsAre("new:1", "late:1"));
+}
+
+// A callable's destructor that connects to the signal being destroyed: that slot is
+// disconnected and freed too (the old destructor leaked it with a new core).
+TEST(signal_reentrancy, a_callable_destructor_connecting_during_the_signals_destruction) {
+  auto counted = std::make_shared<int>(0);
+  {
+    auto sig = std::make_unique<signal<void(int)>>();
+    auto hook = std::make_shared<destructor_hook>();
+    hook->on_destroy = [raw = sig.get(), counted] { raw->connect([counted](int) {}); };
+    sig->connect(hooked_callable{std::move(hook)});
+    sig.reset();
+  }
+  EXPECT_EQ(counted.use_count(), 1);  // no slot kept a copy of the late callable
+}
+
 }  // namespace

@@ -90,7 +90,9 @@ class cache {
   cache(const cache&) = delete;
   cache& operator=(const cache&) = delete;
   // Releases the recent values first, while the cache is whole: their destructors may still
-  // use it (get, erase...). Nothing may be in flight on other threads. Allocates nothing.
+  // use it (get, erase...). Nothing may be in flight, on other threads or on this one: unlike a
+  // signal, a cache must not be destroyed by its own factory, nor by user code (a key's or
+  // value's destructor) that one of its operations runs. Allocates nothing.
   ~cache() { resize_recent(0); }
 
   // The live value for `key`; if there is none, the value `factory` makes, stored under `key`.

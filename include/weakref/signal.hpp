@@ -142,17 +142,19 @@ class signal<void(Args...)> {
   signal& operator=(const signal&) = delete;
   // The slots move with the signal; `other` is left empty and usable.
   signal(signal&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  // The old slots are disconnected after the new ones move in: a callable's destructor that
+  // connects to this signal connects to its new contents.
   signal& operator=(signal&& other) noexcept {
-    if (this != &other) {
-      close();
-      core_ = std::exchange(other.core_, nullptr);
-    }
+    if (this != &other) close(std::exchange(core_, std::exchange(other.core_, nullptr)));
     return *this;
   }
   // Disconnects every slot (their connections answer connected() == false). Destroying the
   // signal from one of its own slots during an emission is allowed: the emission calls no
-  // further slot and returns normally.
-  ~signal() { close(); }
+  // further slot and returns normally. A slot that a callable's destructor connects meanwhile
+  // is disconnected too.
+  ~signal() {
+    while (core_) close(std::exchange(core_, nullptr));
+  }
 
   // Connects a callable invocable as f(args...), which the signal owns (a copy or the moved
   // object) until the slot is disconnected and no emission or connection holds it.
@@ -235,9 +237,10 @@ class signal<void(Args...)> {
     return connection(std::move(ref));
   }
 
-  void close() noexcept {
-    if (!core_) return;
-    auto* core = std::exchange(core_, nullptr);
+  // Disconnects every slot of `core` (no longer this signal's) and lets go of it. Runs user code
+  // (the callables' destructors), which may connect to this signal anew.
+  static void close(detail::signal_core* core) noexcept {
+    if (!core) return;
     core->disconnect_all(true);
     core->release();
   }

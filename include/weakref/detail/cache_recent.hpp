@@ -99,7 +99,8 @@ class cache_recent {
   std::size_t size() const noexcept { return entries_.size(); }
 
   // Makes (key, value) the most recent entry; what leaves goes to `out`. Strong guarantee: if
-  // it throws (KeyEqual, K's copy, allocation), nothing changed.
+  // it throws (KeyEqual, K's copy, allocation), nothing changed (but for an entry made for
+  // the key, which goes to `out`: it is user code to destroy, and the caller holds locks).
   void touch(std::uint64_t hash, const K& key, const std::shared_ptr<V>& value, released& out) {
     if (capacity_ == 0) return;
     if (auto it = index_.find(key_ref{hash, &key, false}); it != index_.end()) {
@@ -111,7 +112,7 @@ class cache_recent {
     try {
       index_.emplace(key_ref{hash, &entries_.front().key, true}, entries_.begin());
     } catch (...) {
-      entries_.pop_front();
+      out.gone.splice(out.gone.end(), entries_, entries_.begin());
       throw;
     }
     if (entries_.size() > capacity_) pop_back(out.gone);

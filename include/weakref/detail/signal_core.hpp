@@ -191,10 +191,14 @@ class signal_core {
   // last entry, and drops all the dead entries once worth_pruning; never throws.
   void slot_gone(const signal_slot_base& slot) noexcept {
     std::size_t live = live_.fetch_sub(1, std::memory_order_acq_rel) - 1;
-    if (last_.load(std::memory_order_relaxed) == &slot) {
-      trim();
-      live = live_.load(std::memory_order_relaxed);
-    }
+    if (last_.load(std::memory_order_relaxed) != &slot) return prune(live);
+    bool held = trim();
+    prune(live_.load(std::memory_order_relaxed));
+    if (held) release();  // last: it may free the core
+  }
+
+  // Drops all the dead entries once worth_pruning.
+  void prune(std::size_t live) noexcept {
     if (!worth_pruning(listed_.load(std::memory_order_relaxed), live)) return;
     slot_list* retired = nullptr;
     {
@@ -216,32 +220,38 @@ class signal_core {
   // gets them later). Slots connected last and gone first (short-lived listeners, batches of
   // scoped_connections, objects dying young) are so freed in O(1) each instead of lingering
   // until a rebuild copies the whole list: their memory is reused while it is still hot.
-  void trim() noexcept {
+  // Returns whether it released any: then it holds a reference to the core, which the caller
+  // releases once done with it (a callable's destructor may drop every other one: the signal's,
+  // and the disconnecting slot's own).
+  [[nodiscard]] bool trim() noexcept {
     constexpr std::size_t chunk = 64;
     signal_slot_base* gone[chunk];  // released outside the lock (may run a callable's dtor)
+    bool held = false;
     for (;;) {
       std::size_t k = 0;
       {
         std::lock_guard guard(mutex_);
         slot_list* list = current();
-        if (!list) return;
+        if (!list) return held;
         std::size_t n = list->size(std::memory_order_relaxed);
         signal_slot_base** slots = list->slots();
         // A slot once disconnected stays so: these entries are dead for good.
         while (k < chunk && k < n && !slots[n - 1 - k]->connected_.load(std::memory_order_relaxed))
           ++k;
-        if (k <= slack) return;
+        if (k <= slack) return held;
         slot_list* head = lock();
         bool unpinned = list->pins_ == list->unpins_.load(std::memory_order_acquire);
         if (unpinned) list->size_.store(n - k, std::memory_order_relaxed);
         unlock(head);  // the next pin sees the new size
-        if (!unpinned) return;
+        if (!unpinned) return held;
         for (std::size_t i = 0; i < k; ++i) gone[i] = slots[n - k + i];
         listed_.store(n - k, std::memory_order_relaxed);
         last_.store(n > k ? slots[n - k - 1] : nullptr, std::memory_order_relaxed);
+        if (!held) retain();
+        held = true;
       }
       for (std::size_t i = 0; i < k; ++i) gone[i]->release();
-      if (k < chunk) return;
+      if (k < chunk) return held;
     }
   }
 
