@@ -15,6 +15,10 @@
 // place, but only while no emission pins the list (checked under the spin lock, which keeps new
 // emissions out meanwhile); everything else (pruning, growing, disconnect_all) publishes a new
 // list and retires the old one, which its last pinning emission frees.
+//
+// User code (a callable's destructor, run when a slot's last reference goes) may destroy the
+// signal, the connection and the slot that led to it. So every path that releases slots does
+// it outside the locks and last, or holds its own reference to the core meanwhile (trim).
 #pragma once
 
 #include <atomic>
