@@ -372,4 +372,44 @@ TEST_F(GcEphemeron, ValueDestructorThatDestroysTheMapDuringTheCollection) {
   EXPECT_FALSE(maps->has_value());
 }
 
+// A traverse that drops the last owner of a map of ephemerons (or makes one) runs while its
+// thread holds the maps' lock for the collection's walk of them: the map's destructor waited for
+// that lock forever. Now the program stops with a message saying why (traverse must only visit).
+struct map_dropper {
+  static inline std::shared_ptr<meta_map>* victim = nullptr;
+  template <class V>
+  void traverse(V&) {
+    if (victim) victim->reset();
+  }
+};
+struct map_maker {
+  static inline bool armed = false;
+  template <class V>
+  void traverse(V&) {
+    if (armed) meta_map made;
+  }
+};
+
+TEST(GcEphemeronMisuse, ATraverseThatDestroysOrCreatesAMapStopsTheProgram) {
+  const std::string style = GTEST_FLAG_GET(death_test_style);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const char* message = "created or destroyed inside a traverse";
+  EXPECT_DEATH(
+      {
+        auto map = std::make_shared<meta_map>();
+        auto dropper = weakref::make_shared<map_dropper>();
+        map_dropper::victim = &map;
+        weakref::gc::collect();
+      },
+      message);
+  EXPECT_DEATH(
+      {
+        auto maker = weakref::make_shared<map_maker>();
+        map_maker::armed = true;
+        (void)weakref::gc::why_alive(maker);
+      },
+      message);
+  GTEST_FLAG_SET(death_test_style, style);
+}
+
 }  // namespace

@@ -28,6 +28,9 @@
 // outside: a concurrent move of an edge from an object already traversed to one not yet does
 // that too, and is no error (but see precondition (3) below: when another owner absorbs the
 // error, the count reaches 0 instead). Missing an edge only makes the collector free less.
+// traverse must only visit: not change, create or release anything (the collector runs it under
+// its locks; a weak_key_map of traversable values made or destroyed there stops the program
+// with a message, as it would otherwise wait for its own thread forever).
 // Objects of other types, and objects made by std::make_shared, are not tracked and cost
 // nothing more: they are roots, so whatever they own is alive. A tracked object costs 48 bytes
 // more than an untracked one, and its creation and death take a spin lock (one of 16 shards,
@@ -260,9 +263,13 @@ inline bool remove_callback(std::size_t id) {
 // callbacks, gc callbacks and destructors that a collection runs may call them (as in
 // CPython); a traverse may not, nor a destructor run while the collector holds its lock or lets
 // go of its snapshot (an object that died as the collector let go of it), nor a thread that
-// holds an edit_scope: those throw std::logic_error instead of deadlocking. Queries do not wait
-// for other threads' edit scopes (they condemn nothing): one that runs while another thread
-// moves an edge may misreport. A collect() from a traverse a query runs returns 0.
+// holds an edit_scope: those throw std::logic_error instead of deadlocking. Nor may such a
+// destructor (or one that get_referrers' walk runs, when it lets go of an object whose other
+// owners left meanwhile) wait for another thread that runs a query: that query waits for the
+// release, a deadlock. Queries do not wait for other threads' edit scopes (they condemn
+// nothing): one that runs while another thread moves an edge may misreport. A collect() from a
+// traverse a query runs returns 0. get_referrers walks (on other threads) pause between chunks
+// of objects while a query waits, so queries are not starved by overlapping walks.
 // The results hold strong references: they keep what they name alive while you hold them.
 
 // weakref::gc::get_referents(obj)
@@ -313,7 +320,8 @@ std::vector<std::shared_ptr<const void>> get_referrers(const std::shared_ptr<T>&
 template <class T>
 retention explain_alive(const std::shared_ptr<T>& obj) {
   if (!obj) return {};
-  return detail::gc_inspector::explain(obj, 2, detail::dynamic_type(obj));  // 2: obj and its copy
+  return detail::gc_inspector::explain(obj, detail::query_argument_owners<T>,
+                                       detail::dynamic_type(obj));
 }
 
 template <class T>
@@ -333,7 +341,8 @@ std::vector<std::shared_ptr<const void>> why_alive(const std::shared_ptr<T>& obj
 template <class T>
 std::string to_dot(const std::shared_ptr<T>& obj, std::size_t max_nodes = 64) {
   if (!obj) return "digraph retention {\n}\n";
-  return detail::gc_inspector::to_dot(obj, 2, detail::dynamic_type(obj), max_nodes);
+  return detail::gc_inspector::to_dot(obj, detail::query_argument_owners<T>,
+                                      detail::dynamic_type(obj), max_nodes);
 }
 
 // weakref::gc::find_garbage()

@@ -157,6 +157,15 @@ class gc_collector {
     // Analyses letting go of their snapshot's holds (after their lock), and get_referrers walks
     // (for_each_held): a query waits for them, or it would count their holds as outside owners.
     std::atomic<int> releasing{0};
+    // Queries waiting for `releasing`: walks park between two chunks meanwhile (so that
+    // overlapping walks cannot keep a query waiting for ever), each listed in `parked` with
+    // the one hold it keeps, which queries discount (under collect_mutex).
+    std::atomic<int> queries_waiting{0};
+    struct parked_walk {
+      const gc_record* resume;  // held, or null
+      parked_walk* next;
+    };
+    parked_walk* parked = nullptr;
     // Closed by each analysis, from before its first count read to its verdict (gc::edit_scope).
     gc_edit_gate edit_gate;
   };
@@ -214,13 +223,20 @@ class gc_collector {
     gc_collector run;
     std::unique_lock lock(globals().collect_mutex);
     // Waits for analyses (and get_referrers) letting go of their holds, without the lock:
-    // get_referrers takes each chunk of its holds under it. A destructor run by such a release
-    // that waited for this thread would deadlock here: it would have to wait for a query, which
-    // no traverse or destructor may.
-    while (globals().releasing.load(std::memory_order_acquire) != 0) {
-      lock.unlock();
-      std::this_thread::yield();
-      lock.lock();
+    // get_referrers takes each chunk of its holds under it, and parks meanwhile. A destructor
+    // run by such a release that waited for this thread would deadlock here (gc.hpp).
+    if (globals().releasing.load(std::memory_order_acquire) != 0) {
+      struct waiting {  // until the snapshot is taken: this thread keeps the lock from then
+        waiting() noexcept { globals().queries_waiting.fetch_add(1, std::memory_order_relaxed); }
+        ~waiting() { globals().queries_waiting.fetch_sub(1, std::memory_order_relaxed); }
+        waiting(const waiting&) = delete;
+        waiting& operator=(const waiting&) = delete;
+      } wait;
+      while (globals().releasing.load(std::memory_order_acquire) != 0) {
+        lock.unlock();
+        std::this_thread::yield();
+        lock.lock();
+      }
     }
     gc_locked_scope locked;
     // A collect() from a traverse returns 0; a collection this thread runs stays flagged.
@@ -237,7 +253,8 @@ class gc_collector {
     } done{run, lock, locked};
     run.take_buffers();
     run.take_snapshot();
-    std::lock_guard maps(gc_ephemeron_registry::instance().lock);
+    run.discount_parked_walks();
+    gc_maps_walk maps;
     if (subtract) run.subtract_internal_edges();
     return f(run);
   }
@@ -276,7 +293,8 @@ class gc_collector {
       std::shared_ptr<const void> resume_hold;  // keeps `resume` on the list
       for (;;) {
         {
-          std::lock_guard analysis(globals().collect_mutex);
+          std::unique_lock analysis(globals().collect_mutex);
+          park_for_queries(analysis, resume);
           std::lock_guard lock(shard.lock);
           for (auto* r = resume ? resume->next : shard.head; r && held.size() < chunk;
                r = r->next) {
@@ -296,6 +314,10 @@ class gc_collector {
     }
   }
 
+  // Every tracked object alive and not condemned. Each is held under its shard's lock, then
+  // admitted as a weak reference's lock admits its object (after the lock: a verdict pending
+  // for it is decided under the shard's lock): a collection deciding meanwhile either sees the
+  // hold when it counts again, or has condemned the object, which is left out.
   static std::vector<std::shared_ptr<const void>> objects() {
     std::vector<std::shared_ptr<const void>> result;
     for (auto& shard : gc_registry::instance().shards) {
@@ -305,11 +327,52 @@ class gc_collector {
         if (auto object = r->hold()) result.push_back(std::move(object));
       }
     }
+#if WEAKREF_GC_NO_FENCES
+    constexpr bool fence_each = true;
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // after every hold, as gc_admits' own
+    constexpr bool fence_each = false;
+#endif
+    std::erase_if(result, [](const std::shared_ptr<const void>& object) {
+      return !gc_admits(*std::get_deleter<object_header>(object), fence_each);
+    });
     return result;
   }
 
  private:
   friend class gc_inspector;
+
+  // Between two chunks of a walk, which holds nothing but `resume` (if not null): while a query
+  // waits for `releasing`, stops counting in it and waits too, listed in `parked`.
+  static void park_for_queries(std::unique_lock<std::mutex>& lock,
+                               const gc_record* resume) noexcept {
+    auto& g = globals();
+    if (g.queries_waiting.load(std::memory_order_relaxed) == 0) return;
+    state::parked_walk me{resume, g.parked};
+    g.parked = &me;
+    g.releasing.fetch_sub(1, std::memory_order_release);
+    while (g.queries_waiting.load(std::memory_order_relaxed) != 0) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+    }
+    g.releasing.fetch_add(1, std::memory_order_relaxed);
+    auto** link = &g.parked;
+    while (*link != &me) link = &(*link)->next;
+    *link = me.next;
+  }
+
+  // A parked walk's hold on its resume point is no owner: the query's snapshot discounts it.
+  void discount_parked_walks() noexcept {
+    for (auto* walk = globals().parked; walk; walk = walk->next) {
+      if (!walk->resume) continue;
+      auto slot = walk->resume->slot;
+      if (slot < snapshot_.size() && snapshot_[slot].record == walk->resume) {
+        --snapshot_[slot].count;
+        --snapshot_[slot].outside;
+      }
+    }
+  }
 
   static void check_query_allowed() {
     if (gc_busy_here != 0) {
@@ -469,7 +532,7 @@ class gc_collector {
     try {
       take_snapshot();
       examined_ = snapshot_.size();
-      std::lock_guard maps(gc_ephemeron_registry::instance().lock);
+      gc_maps_walk maps;
       subtract_internal_edges();
       mark_from_roots(no_slot);
       condemn_unreached();  // throws only before it condemns anything
@@ -864,7 +927,7 @@ class gc_collector {
     {
       gc_busy_scope busy;
       gc_locked_scope locked;
-      std::lock_guard maps(gc_ephemeron_registry::instance().lock);
+      gc_maps_walk maps;
       for (auto slot : weak_holders_) {
         if (snapshot_[slot].outside == entry::condemned) traverse_garbage(slot, counting);
       }

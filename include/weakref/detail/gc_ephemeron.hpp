@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <new>
 #include <typeinfo>
@@ -79,6 +81,40 @@ struct gc_ephemeron_registry {
   }
 };
 
+// Set while this thread holds the registry's lock for a walk of the tables (gc_maps_walk): the
+// traverses run meanwhile are on this thread.
+WEAKREF_PROCESS_WIDE inline thread_local bool gc_maps_walked_here = false;
+
+// The registry's lock, held by a collection or a query for its walk of the tables.
+class gc_maps_walk {
+ public:
+  gc_maps_walk() noexcept : outer_(gc_maps_walked_here) {
+    gc_ephemeron_registry::instance().lock.lock();
+    gc_maps_walked_here = true;
+  }
+  ~gc_maps_walk() {
+    gc_maps_walked_here = outer_;
+    gc_ephemeron_registry::instance().lock.unlock();
+  }
+  gc_maps_walk(const gc_maps_walk&) = delete;
+  gc_maps_walk& operator=(const gc_maps_walk&) = delete;
+
+ private:
+  bool outer_;
+};
+
+// A map created or destroyed by a traverse that a walk of the tables runs on this thread: it
+// would wait for its own thread's lock forever (and a destroyed map would still be walked).
+// traverse must only visit (gc.hpp); this is reported instead of hanging.
+[[noreturn]] inline void gc_map_changed_during_walk() noexcept {
+  std::fputs(
+      "weakref::gc: a weak_key_map of traversable values was created or destroyed inside a "
+      "traverse that a collection or query runs on this thread (traverse must only visit: it "
+      "must not create objects or drop references)\n",
+      stderr);
+  std::abort();
+}
+
 // Puts a map on the registry's list for as long as it lives. It must be the map's last member:
 // members are built after the map's bases and destroyed before them, so the collector never
 // calls the map's virtual functions while its vtable pointer changes (as it does while bases
@@ -104,6 +140,7 @@ struct gc_no_registration {
 };
 
 inline void gc_ephemeron_table::link() noexcept {
+  if (gc_maps_walked_here) gc_map_changed_during_walk();
   auto& registry = gc_ephemeron_registry::instance();
   std::lock_guard guard(registry.lock);
   serial_ = registry.next_serial++;
@@ -114,6 +151,7 @@ inline void gc_ephemeron_table::link() noexcept {
 }
 
 inline void gc_ephemeron_table::unlink() noexcept {
+  if (gc_maps_walked_here) gc_map_changed_during_walk();
   auto& registry = gc_ephemeron_registry::instance();
   std::lock_guard guard(registry.lock);
   (prev_ ? prev_->next_ : registry.head) = next_;

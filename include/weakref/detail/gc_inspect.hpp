@@ -134,6 +134,11 @@ inline std::string gc_dot_escape(std::string_view text) {
   return out;
 }
 
+// The owners a query's argument (a const std::shared_ptr<T>&) adds, which it discounts: the
+// caller's, plus the std::shared_ptr<const void> the query binds it to, unless it is one.
+template <class T>
+inline constexpr long query_argument_owners = std::is_same_v<T, const void> ? 1 : 2;
+
 template <class T>
 const std::type_info& dynamic_type(const std::shared_ptr<T>& obj) noexcept {
   if constexpr (std::is_polymorphic_v<T>) {
