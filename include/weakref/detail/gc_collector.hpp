@@ -837,9 +837,8 @@ class gc_collector {
     census_.reserve(weak_visits_);
     stolen_.reserve(ephemeron_edges_);
     for (auto& t : tables_) {
-      if (t.owned && !t.alive) garbage_maps_.push_back(t.map->gc_serial());
+      if (t.owned && !t.alive) garbage_maps_.push_back(t.map);
     }
-    std::sort(garbage_maps_.begin(), garbage_maps_.end());
     // In blocks, so that a block's counts are read again while its objects are still in cache.
     // Each candidate's count is read after its own "pending", which is all a lock needs.
     constexpr std::size_t block = 64;
@@ -873,6 +872,9 @@ class gc_collector {
       garbage_maps_.clear();
       return;
     }
+    // Its maps go off the registry's list (under its lock, held here): they are freed with the
+    // garbage without the lock, while other collections' walks may run.
+    for (auto* map : garbage_maps_) gc_ephemeron_registry::instance().detach(*map);
     // The garbage, in one pass while each object is in cache: condemned, off the tracked lists
     // (keeping a shard locked across runs of garbage from it, usually one run: objects
     // allocated by one thread), and its weak references detached for their callbacks. Only
@@ -990,9 +992,7 @@ class gc_collector {
     } steal;
     steal.stolen = &stolen_;
     gc::visitor stealing(gc::visitor::mode::steal, &steal);
-    gc_ephemeron_registry::instance().for_each([&](gc_ephemeron_table& map) {
-      bool garbage_map =
-          std::binary_search(garbage_maps_.begin(), garbage_maps_.end(), map.gc_serial());
+    auto visit_garbage = [&](gc_ephemeron_table& map, bool garbage_map) {
       for (std::size_t i = 0, n = map.gc_entry_count(); i < n; ++i) {
         auto* key = map.gc_entry_key(i);
         if (!key) continue;
@@ -1005,7 +1005,10 @@ class gc_collector {
           report_unraisable(std::current_exception(), "weakref::gc traverse");
         }
       }
-    });
+    };
+    for (auto* map : garbage_maps_) visit_garbage(*map, true);  // (detached, held by garbage)
+    gc_ephemeron_registry::instance().for_each(
+        [&](gc_ephemeron_table& map) { visit_garbage(map, false); });
   }
 
   void traverse_garbage(std::uint32_t slot, gc::visitor& visit) noexcept {
@@ -1043,13 +1046,14 @@ class gc_collector {
   std::vector<std::uint32_t> waiting_;        // ephemerons by key slot ...
   std::vector<std::uint32_t> waiting_begin_;  // ... from waiting_begin_[slot]; empty: none keyed
   std::vector<std::uint32_t> edges_;          // the slots (or table_edge | table) each ...
-  std::vector<std::uint32_t> edges_begin_;   // ... slot's traverse reached: from edges_begin_[slot]
-  std::vector<std::uint32_t> work_;          // marked slots, in the order marked (a queue)
-  std::vector<std::uint32_t> firing_;        // ephemerons whose value is yet to be marked
-  std::vector<std::uint32_t> parents_;       // queries: who marked each slot (no_slot: a root)
-  std::vector<std::uint32_t> vias_;          // queries: through which ephemeron, or no_slot
-  std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
-  std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
+  std::vector<std::uint32_t> edges_begin_;  // ... slot's traverse reached: from edges_begin_[slot]
+  std::vector<std::uint32_t> work_;         // marked slots, in the order marked (a queue)
+  std::vector<std::uint32_t> firing_;       // ephemerons whose value is yet to be marked
+  std::vector<std::uint32_t> parents_;      // queries: who marked each slot (no_slot: a root)
+  std::vector<std::uint32_t> vias_;         // queries: through which ephemeron, or no_slot
+  std::size_t ephemeron_edges_ = 0;         // strong edges in ephemeron values (room to steal)
+  // The maps held only by garbage.
+  std::vector<gc_ephemeron_table*> garbage_maps_;
   std::vector<std::shared_ptr<const void>> stolen_;
   std::size_t garbage_count_ = 0;            // entries condemned
   std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending

@@ -33,9 +33,6 @@ class gc_ephemeron_table {
   virtual weakref_node* gc_entry_key(std::size_t position) const noexcept = 0;
   virtual void gc_visit_value(std::size_t position, gc::visitor& visit) = 0;
 
-  // Unique per registration, so that a collection can recognise a map it met before even if
-  // another map was since built at the same address.
-  std::uint64_t gc_serial() const noexcept { return serial_; }
   // The map's type, for introspection.
   virtual const std::type_info& gc_map_type() const noexcept = 0;
 
@@ -55,10 +52,11 @@ class gc_ephemeron_table {
   friend class gc_ephemeron_registration;
   inline void link() noexcept;
   inline void unlink() noexcept;
+  inline void take_off_list() noexcept;  // under the registry's lock
 
   gc_ephemeron_table* prev_ = nullptr;
   gc_ephemeron_table* next_ = nullptr;
-  std::uint64_t serial_ = 0;
+  bool detached_ = false;  // held only by garbage: off the list for good (under the lock)
 };
 
 struct gc_ephemeron_registry {
@@ -67,7 +65,6 @@ struct gc_ephemeron_registry {
   gc_spin_lock lock;
   gc_ephemeron_table* head = nullptr;
   std::size_t linked = 0;
-  std::uint64_t next_serial = 1;
 
   WEAKREF_PROCESS_WIDE static gc_ephemeron_registry& instance() noexcept {
     alignas(gc_ephemeron_registry) static unsigned char storage[sizeof(gc_ephemeron_registry)];
@@ -78,6 +75,13 @@ struct gc_ephemeron_registry {
   template <class F>
   void for_each(F f) {
     for (auto* t = head; t; t = t->next_) f(*t);
+  }
+
+  // Takes a map that only garbage holds off the list (under the lock), for good: the collection
+  // that condemned its holders frees it without the lock, so no later walk may read it.
+  void detach(gc_ephemeron_table& map) noexcept {
+    map.take_off_list();
+    map.detached_ = true;
   }
 };
 
@@ -143,7 +147,6 @@ inline void gc_ephemeron_table::link() noexcept {
   if (gc_maps_walked_here) gc_map_changed_during_walk();
   auto& registry = gc_ephemeron_registry::instance();
   std::lock_guard guard(registry.lock);
-  serial_ = registry.next_serial++;
   next_ = registry.head;
   if (next_) next_->prev_ = this;
   registry.head = this;
@@ -152,10 +155,15 @@ inline void gc_ephemeron_table::link() noexcept {
 
 inline void gc_ephemeron_table::unlink() noexcept {
   if (gc_maps_walked_here) gc_map_changed_during_walk();
+  std::lock_guard guard(gc_ephemeron_registry::instance().lock);
+  if (!detached_) take_off_list();
+}
+
+inline void gc_ephemeron_table::take_off_list() noexcept {
   auto& registry = gc_ephemeron_registry::instance();
-  std::lock_guard guard(registry.lock);
   (prev_ ? prev_->next_ : registry.head) = next_;
   if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
   --registry.linked;
 }
 
