@@ -376,6 +376,51 @@ TEST(gc_threads, two_collections_at_once_free_garbage_that_owns_maps_of_ephemero
   EXPECT_EQ(alive_nodes.load(), before);
 }
 
+// A collection moves the edges out of the values of entries whose key died (so that a value
+// owning its key frees it now, not at the map's next change). Queries that traverse on other
+// threads read those values: they now hold the maps' lock for it, as analyses do (before:
+// ThreadSanitizer reported the collection's write racing get_referents' read). The map's own
+// changes are synchronized with collections and traverses, as gc.hpp and weak_key_map.hpp ask.
+struct map_holder {
+  std::mutex mutex;
+  weakref::weak_key_map<mt_node, std::shared_ptr<mt_node>> map;
+  template <class V>
+  void traverse(V& visit) {
+    std::lock_guard lock(mutex);
+    visit(map);
+  }
+};
+
+TEST(gc_threads, queries_read_map_values_while_a_collection_frees_those_of_dead_keys) {
+  std::mutex changes;  // held while the map changes, and by the collecting thread
+  auto holder = weakref::make_shared<map_holder>();
+  std::atomic<int> threads{0};
+  test_support::run_alongside(
+      2,
+      [&] {
+        thread_local const bool collecting = threads.fetch_add(1) == 0;
+        if (collecting) {
+          std::lock_guard lock(changes);
+          weakref::gc::collect();
+        } else {  // without `changes`: the collection may be freeing values meanwhile
+          (void)weakref::gc::get_referents(holder);
+          (void)weakref::gc::get_referrers(holder);
+        }
+      },
+      1000,
+      [&](int) {
+        std::lock_guard lock(changes);
+        std::lock_guard own(holder->mutex);
+        holder->map.clear();
+        for (int i = 0; i < 16; ++i) {
+          auto key = weakref::make_shared<mt_node>();
+          holder->map[key] = weakref::make_shared<mt_node>();
+        }  // every key dies at once: its entry waits for the map's next change or a collection
+      });
+  holder.reset();
+  weakref::gc::collect();
+}
+
 // --- edit_scope (precondition (3) in gc.hpp) ---
 
 // The move the use counts cannot see: hub w (held by a local shared_ptr) owns two spokes, and

@@ -71,7 +71,9 @@
 //    global) or taking one out to keep, dropping an edge, copies that raise a count, and anything
 //    done while holding a scope.
 //    Since traverse runs under the collector's lock, a thread must not call collect() while it
-//    holds a lock that some traverse takes.
+//    holds a lock that some traverse takes; and since it runs under the lock of the list of
+//    weak_key_maps with traversable values, which their construction and destruction take,
+//    such a map must not be made or destroyed while holding a lock that some traverse takes.
 //  - weakref::ref / proxy / weak_method / weak container lookups on another thread during a
 //    collection either get a live object that the collection then leaves alone, or nothing
 //    (the object was condemned). A lock that meets an object being re-checked waits for the

@@ -28,8 +28,10 @@
 // only while its key is reachable from outside the value (and the map itself is alive). So a
 // value that refers back to its key (meta[w] = Info{w}) no longer keeps it alive forever:
 // collect() frees the key, and the entry leaves. CPython's WeakKeyDictionary leaks it
-// (gh-88846). Such a map costs a lock at construction and destruction, and collect() reads its
-// entries: do not change it on one thread while another runs collect() (as for any read).
+// (gh-88846). Such a map costs a lock at construction and destruction (the one collections and
+// queries hold while traverses run: do not make or destroy such a map while holding a lock a
+// traverse takes), and collect() reads its entries: do not change it on one thread while
+// another runs collect() (as for any read).
 // Without a collection, or with values the visitor cannot see into, a value that owns its key
 // keeps the key alive until the entry is erased.
 #pragma once

@@ -305,11 +305,11 @@ class gc_collector {
         if (held.empty()) break;
         resume = held.back().first;
         resume_hold = held.back().second;
-        for (auto& [record, hold] : held) {
-          f(*record, hold);
-          hold.reset();
+        {
+          gc_maps_walk maps;  // (a collection may be moving edges out of a map's values)
+          for (auto& [record, hold] : held) f(*record, hold);
         }
-        held.clear();
+        held.clear();  // after the lock: a hold may be the last owner
       }
     }
   }

@@ -89,15 +89,19 @@ struct gc_ephemeron_registry {
 // traverses run meanwhile are on this thread.
 WEAKREF_PROCESS_WIDE inline thread_local bool gc_maps_walked_here = false;
 
-// The registry's lock, held by a collection or a query for its walk of the tables.
+// The registry's lock, held by whatever runs traverses that may visit maps of ephemerons (a
+// collection, a query): a collection moves edges out of their values (free_ephemerons) under it.
+// Re-entrant on its thread (get_referents from a traverse).
 class gc_maps_walk {
  public:
   gc_maps_walk() noexcept : outer_(gc_maps_walked_here) {
+    if (outer_) return;
     gc_ephemeron_registry::instance().lock.lock();
     gc_maps_walked_here = true;
   }
   ~gc_maps_walk() {
-    gc_maps_walked_here = outer_;
+    if (outer_) return;
+    gc_maps_walked_here = false;
     gc_ephemeron_registry::instance().lock.unlock();
   }
   gc_maps_walk(const gc_maps_walk&) = delete;
