@@ -439,15 +439,15 @@ TEST_F(GcIntrospection, QueriesFromATraverseThrowAndCollectFromAQueryReturnsZero
   EXPECT_EQ(std::count(inner.begin(), inner.end(), 0u), static_cast<long>(inner.size()));
 }
 
-// get_referrers walks each thread's tracked objects in chunks of a few hundred, resuming after
-// the last object of each: holders on both sides of every boundary are found, each once.
+// get_referrers walks each thread's tracked objects in chunks (of 32), resuming after the last
+// object of each: holders on both sides of every boundary are found, each once.
 TEST_F(GcIntrospection, ReferrersAcrossManyObjectsAreEachFoundOnce) {
   event_log log;
   auto target = make_node(log, "target");
   std::vector<std::shared_ptr<gc_node>> nodes;
   for (int i = 0; i < 2000; ++i) {
     nodes.push_back(make_node(log, "n"));
-    if (i % 7 == 0 || i % 256 == 0 || i % 256 == 255) nodes.back()->next = target;
+    if (i % 7 == 0 || i % 32 == 0 || i % 32 == 31) nodes.back()->next = target;
   }
   std::size_t expected = 0;
   for (auto& n : nodes) expected += n->next != nullptr;

@@ -285,7 +285,9 @@ class gc_collector {
         globals().releasing.fetch_sub(1, std::memory_order_release);
       }
     } done;
-    constexpr std::size_t chunk = 256;
+    // Small enough that a chunk's objects are still in the L1 cache when their holds go, after
+    // the chunk's traverses (10^6 objects: 256 per chunk 16 ns per object, 32 per chunk 10).
+    constexpr std::size_t chunk = 32;
     std::vector<std::pair<const gc_record*, std::shared_ptr<const void>>> held;
     held.reserve(chunk);  // (destroyed before `done`: if f throws, the holds go first)
     for (auto& shard : gc_registry::instance().shards) {
