@@ -412,4 +412,36 @@ TEST(GcEphemeronMisuse, ATraverseThatDestroysOrCreatesAMapStopsTheProgram) {
   GTEST_FLAG_SET(death_test_style, style);
 }
 
+// A collect() from a traverse that get_referents runs is a real collection (get_referents runs
+// no analysis); it may free garbage that owns a map of ephemerons (a version that ran the
+// traverse under the maps' lock stopped the program here).
+struct collecting_traverse {
+  static inline bool armed = false;
+  static inline std::size_t collected = 0;
+  template <class V>
+  void traverse(V&) {
+    if (std::exchange(armed, false)) collected = weakref::gc::collect();
+  }
+};
+struct map_in_a_cycle {
+  std::shared_ptr<map_in_a_cycle> self;
+  meta_map map;
+  template <class V>
+  void traverse(V& visit) {
+    visit(self);
+    visit(map);
+  }
+};
+
+TEST_F(GcEphemeron, ACollectionFromATraverseThatGetReferentsRunsFreesMaps) {
+  {
+    auto garbage = weakref::make_shared<map_in_a_cycle>();
+    garbage->self = garbage;
+  }
+  auto asker = weakref::make_shared<collecting_traverse>();
+  collecting_traverse::armed = true;
+  EXPECT_TRUE(weakref::gc::get_referents(asker).empty());
+  EXPECT_EQ(collecting_traverse::collected, 1u);
+}
+
 }  // namespace

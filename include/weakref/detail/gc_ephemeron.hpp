@@ -33,6 +33,9 @@ class gc_ephemeron_table {
   virtual weakref_node* gc_entry_key(std::size_t position) const noexcept = 0;
   virtual void gc_visit_value(std::size_t position, gc::visitor& visit) = 0;
 
+  // Unique per registration, so that a collection can recognise a map it met before even if
+  // another map was since built at the same address.
+  std::uint64_t gc_serial() const noexcept { return serial_; }
   // The map's type, for introspection.
   virtual const std::type_info& gc_map_type() const noexcept = 0;
 
@@ -56,6 +59,7 @@ class gc_ephemeron_table {
 
   gc_ephemeron_table* prev_ = nullptr;
   gc_ephemeron_table* next_ = nullptr;
+  std::uint64_t serial_ = 0;
   bool detached_ = false;  // held only by garbage: off the list for good (under the lock)
 };
 
@@ -65,6 +69,7 @@ struct gc_ephemeron_registry {
   gc_spin_lock lock;
   gc_ephemeron_table* head = nullptr;
   std::size_t linked = 0;
+  std::uint64_t next_serial = 1;
 
   WEAKREF_PROCESS_WIDE static gc_ephemeron_registry& instance() noexcept {
     alignas(gc_ephemeron_registry) static unsigned char storage[sizeof(gc_ephemeron_registry)];
@@ -72,9 +77,14 @@ struct gc_ephemeron_registry {
     return *registry;
   }
 
+  // f(map) for each map on the list; f may detach that map.
   template <class F>
   void for_each(F f) {
-    for (auto* t = head; t; t = t->next_) f(*t);
+    for (auto* t = head; t;) {
+      auto* next = t->next_;
+      f(*t);
+      t = next;
+    }
   }
 
   // Takes a map that only garbage holds off the list (under the lock), for good: the collection
@@ -89,19 +99,16 @@ struct gc_ephemeron_registry {
 // traverses run meanwhile are on this thread.
 WEAKREF_PROCESS_WIDE inline thread_local bool gc_maps_walked_here = false;
 
-// The registry's lock, held by whatever runs traverses that may visit maps of ephemerons (a
-// collection, a query): a collection moves edges out of their values (free_ephemerons) under it.
-// Re-entrant on its thread (get_referents from a traverse).
+// The registry's lock, held by a collection or a query for its walk of the tables (traverses
+// included).
 class gc_maps_walk {
  public:
   gc_maps_walk() noexcept : outer_(gc_maps_walked_here) {
-    if (outer_) return;
     gc_ephemeron_registry::instance().lock.lock();
     gc_maps_walked_here = true;
   }
   ~gc_maps_walk() {
-    if (outer_) return;
-    gc_maps_walked_here = false;
+    gc_maps_walked_here = outer_;
     gc_ephemeron_registry::instance().lock.unlock();
   }
   gc_maps_walk(const gc_maps_walk&) = delete;
@@ -151,6 +158,7 @@ inline void gc_ephemeron_table::link() noexcept {
   if (gc_maps_walked_here) gc_map_changed_during_walk();
   auto& registry = gc_ephemeron_registry::instance();
   std::lock_guard guard(registry.lock);
+  serial_ = registry.next_serial++;
   next_ = registry.head;
   if (next_) next_->prev_ = this;
   registry.head = this;

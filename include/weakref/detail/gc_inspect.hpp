@@ -178,7 +178,6 @@ class gc_inspector {
   }
   template <class F>
   static void references_of(const gc_record& record, F f) {
-    gc_maps_walk maps;  // (a collection may be moving edges out of a map's values)
     inspect(f, [&](gc::visitor& visit) { record.type->traverse(record.object(), visit); });
   }
   template <class F>
@@ -190,7 +189,6 @@ class gc_inspector {
   }
   template <class T, class F>
   static void references_of_object(T& object, F f) {
-    gc_maps_walk maps;
     inspect(f, [&](gc::visitor& visit) { visit(object); });
   }
 

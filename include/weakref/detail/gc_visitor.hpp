@@ -248,6 +248,8 @@ class visitor {
           container.weakref_gc_traverse_(*this, false);
           return sink_->table(container.weakref_gc_ephemerons_(), *this);
         }
+        // Inspecting or seeking, maybe without the maps' lock (get_referents, get_referrers).
+        return container.weakref_gc_traverse_(*this, true, true);
       }
       container.weakref_gc_traverse_(*this, true);
     } else if constexpr (detail::has_member_traverse<E, visitor>) {

@@ -81,16 +81,23 @@ class table_container {
 
   // For weakref::gc::visitor: each live entry's weak reference, and what its fields own (the
   // values of a weak_key_map of ephemerons only when `values`: the collector visits those
-  // itself).
+  // itself). With `hold_keys`, each value is read while its key is held, and not at all if the
+  // key is dead: a collection on another thread moves the edges out of the values of dead keys
+  // (and a held key is alive to it).
   template <class Visitor>
-  void weakref_gc_traverse_(Visitor& visit, bool values) {
+  void weakref_gc_traverse_(Visitor& visit, bool values, bool hold_keys = false) {
     for (std::size_t i = 0; i < table_.end_index(); ++i) {
       auto* n = table_.at(i);
       if (!n) continue;
       visit.weakref_gc_weak_(*n);
       if constexpr (requires { n->fields().key; }) visit.weakref_gc_element_(i, n->fields().key);
       if constexpr (requires { n->fields().value; }) {
-        if (values) visit.weakref_gc_element_(i, n->fields().value);
+        if (!values) continue;
+        if (hold_keys) {
+          if (auto key = n->lock_element()) visit.weakref_gc_element_(i, n->fields().value);
+        } else {
+          visit.weakref_gc_element_(i, n->fields().value);
+        }
       }
     }
   }
