@@ -1051,14 +1051,13 @@ class gc_collector {
   std::vector<std::uint32_t> waiting_;        // ephemerons by key slot ...
   std::vector<std::uint32_t> waiting_begin_;  // ... from waiting_begin_[slot]; empty: none keyed
   std::vector<std::uint32_t> edges_;          // the slots (or table_edge | table) each ...
-  std::vector<std::uint32_t> edges_begin_;  // ... slot's traverse reached: from edges_begin_[slot]
-  std::vector<std::uint32_t> work_;         // marked slots, in the order marked (a queue)
-  std::vector<std::uint32_t> firing_;       // ephemerons whose value is yet to be marked
-  std::vector<std::uint32_t> parents_;      // queries: who marked each slot (no_slot: a root)
-  std::vector<std::uint32_t> vias_;         // queries: through which ephemeron, or no_slot
-  std::size_t ephemeron_edges_ = 0;         // strong edges in ephemeron values (room to steal)
-  // The maps held only by garbage (serials, sorted).
-  std::vector<std::uint64_t> garbage_maps_;
+  std::vector<std::uint32_t> edges_begin_;   // ... slot's traverse reached: from edges_begin_[slot]
+  std::vector<std::uint32_t> work_;          // marked slots, in the order marked (a queue)
+  std::vector<std::uint32_t> firing_;        // ephemerons whose value is yet to be marked
+  std::vector<std::uint32_t> parents_;       // queries: who marked each slot (no_slot: a root)
+  std::vector<std::uint32_t> vias_;          // queries: through which ephemeron, or no_slot
+  std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
+  std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
   std::size_t garbage_count_ = 0;            // entries condemned
   std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending
