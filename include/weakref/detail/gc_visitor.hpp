@@ -248,8 +248,10 @@ class visitor {
           container.weakref_gc_traverse_(*this, false);
           return sink_->table(container.weakref_gc_ephemerons_(), *this);
         }
-        // Inspecting or seeking, maybe without the maps' lock (get_referents, get_referrers).
-        return container.weakref_gc_traverse_(*this, true, true);
+        // Inspecting or seeking. Without the maps' lock (get_referents, get_referrers' walk), a
+        // collection may be moving edges out of dead keys' values: hold each key while reading.
+        // (Under it, nothing is moved, and a key let go could die under the collector's locks.)
+        return container.weakref_gc_traverse_(*this, true, !detail::gc_maps_walked_here);
       }
       container.weakref_gc_traverse_(*this, true);
     } else if constexpr (detail::has_member_traverse<E, visitor>) {
