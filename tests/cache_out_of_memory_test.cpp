@@ -68,6 +68,7 @@ TEST(cache_out_of_memory, a_failed_creation_destroys_keys_outside_the_locks) {
     for (long budget = 0; budget < 40; ++budget) {
       probed_cache cache(64);
       std::vector<std::shared_ptr<int>> values;
+      values.reserve(static_cast<std::size_t>(present) + 1);  // the budget is the cache's
       for (int i = 0; i < present; ++i) {
         values.push_back(
             cache.get_or_create(probed_key(i), [] { return weakref::make_shared<int>(1); }));

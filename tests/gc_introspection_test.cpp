@@ -520,8 +520,8 @@ TEST_F(GcIntrospection, AConstVoidArgumentIsDiscountedOnce) {
 // reads as a root: a shorter chain, or a root owner too many, in 2 runs of 3).
 TEST_F(GcIntrospection, QueriesGetThroughOverlappingReferrerWalks) {
   build();
-  std::vector<std::shared_ptr<node>> many;  // several chunks per walk
-  for (int i = 0; i < 3000; ++i) many.push_back(weakref::make_shared<node>());
+  std::vector<std::shared_ptr<node>> many(3000);  // several chunks per walk
+  for (auto& object : many) object = weakref::make_shared<node>();
   auto scene_owner = world;  // world: one owner besides the argument
   const auto start = std::chrono::steady_clock::now();
   test_support::run_alongside(

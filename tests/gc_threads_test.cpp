@@ -358,8 +358,8 @@ struct map_owner {
 TEST(gc_threads, two_collections_at_once_free_garbage_that_owns_maps_of_ephemerons) {
   weakref::gc::collect();
   auto before = alive_nodes.load();
-  std::vector<std::shared_ptr<mt_node>> keys;
-  for (int i = 0; i < 8; ++i) keys.push_back(weakref::make_shared<mt_node>());
+  std::vector<std::shared_ptr<mt_node>> keys(8);
+  for (auto& key : keys) key = weakref::make_shared<mt_node>();
   for (int round = 0; round < 40; ++round) {
     for (int i = 0; i < 100; ++i) {
       auto owner = weakref::make_shared<map_owner>();

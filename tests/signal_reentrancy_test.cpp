@@ -359,6 +359,7 @@ TEST(signal_reentrancy, a_disconnection_whose_trim_destroys_the_signal_and_the_c
     auto h = std::make_shared<holder>();
     for (int i = 0; i < 200; ++i) h->sig.connect([](int) {});  // enough that nothing is pruned
     std::vector<connection> doomed;
+    doomed.reserve(static_cast<std::size_t>(dead_tail));
     for (int i = 0; i < dead_tail; ++i) doomed.push_back(h->sig.connect([h](int) {}));
     h->last = h->sig.connect([](int) {});
     for (auto& c : doomed) c.disconnect();
