@@ -232,11 +232,7 @@ class gc_collector {
         waiting(const waiting&) = delete;
         waiting& operator=(const waiting&) = delete;
       } wait;
-      while (globals().releasing.load(std::memory_order_acquire) != 0) {
-        lock.unlock();
-        std::this_thread::yield();
-        lock.lock();
-      }
+      wait_unlocked(lock, [] { return globals().releasing.load(std::memory_order_acquire) != 0; });
     }
     gc_locked_scope locked;
     // A collect() from a traverse returns 0; a collection this thread runs stays flagged.
@@ -345,6 +341,16 @@ class gc_collector {
  private:
   friend class gc_inspector;
 
+  // Yields with the collector's lock let go while `waiting()`, which is read under the lock.
+  template <class Waiting>
+  static void wait_unlocked(std::unique_lock<std::mutex>& lock, Waiting waiting) {
+    while (waiting()) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+    }
+  }
+
   // Between two chunks of a walk, which holds nothing but `resume` (if not null): while a query
   // waits for `releasing`, stops counting in it and waits too, listed in `parked`.
   static void park_for_queries(std::unique_lock<std::mutex>& lock,
@@ -354,11 +360,7 @@ class gc_collector {
     state::parked_walk me{resume, g.parked};
     g.parked = &me;
     g.releasing.fetch_sub(1, std::memory_order_release);
-    while (g.queries_waiting.load(std::memory_order_relaxed) != 0) {
-      lock.unlock();
-      std::this_thread::yield();
-      lock.lock();
-    }
+    wait_unlocked(lock, [&] { return g.queries_waiting.load(std::memory_order_relaxed) != 0; });
     g.releasing.fetch_add(1, std::memory_order_relaxed);
     auto** link = &g.parked;
     while (*link != &me) link = &(*link)->next;
@@ -368,11 +370,9 @@ class gc_collector {
   // A parked walk's hold on its resume point is no owner: the query's snapshot discounts it.
   void discount_parked_walks() noexcept {
     for (auto* walk = globals().parked; walk; walk = walk->next) {
-      if (!walk->resume) continue;
-      auto slot = walk->resume->slot;
-      if (slot < snapshot_.size() && snapshot_[slot].record == walk->resume) {
-        --snapshot_[slot].count;
-        --snapshot_[slot].outside;
+      if (auto* e = walk->resume ? entry_of(*walk->resume) : nullptr) {
+        --e->count;
+        --e->outside;
       }
     }
   }
@@ -454,8 +454,10 @@ class gc_collector {
   }
   entry* entry_of(object_header& header) noexcept {
     if (snapshot_.empty()) return nullptr;  // (record_to_header_ may not be known then)
-    auto& record =
-        *reinterpret_cast<gc_record*>(reinterpret_cast<std::byte*>(&header) - record_to_header_);
+    return entry_of(
+        *reinterpret_cast<gc_record*>(reinterpret_cast<std::byte*>(&header) - record_to_header_));
+  }
+  entry* entry_of(const gc_record& record) noexcept {
     auto slot = record.slot;
     return slot < snapshot_.size() && snapshot_[slot].record == &record ? &snapshot_[slot]
                                                                         : nullptr;
@@ -1012,7 +1014,7 @@ class gc_collector {
           report_unraisable(std::current_exception(), "weakref::gc traverse");
         }
       }
-      if (garbage_map) registry.detach(map);
+      if (garbage_map) registry.take_off(map);  // for good: freed without the lock
     });
   }
 

@@ -55,12 +55,10 @@ class gc_ephemeron_table {
   friend class gc_ephemeron_registration;
   inline void link() noexcept;
   inline void unlink() noexcept;
-  inline void take_off_list() noexcept;  // under the registry's lock
 
-  gc_ephemeron_table* prev_ = nullptr;
+  gc_ephemeron_table* prev_ = nullptr;  // on the registry's list, under its lock
   gc_ephemeron_table* next_ = nullptr;
   std::uint64_t serial_ = 0;
-  bool detached_ = false;  // held only by garbage: off the list for good (under the lock)
 };
 
 struct gc_ephemeron_registry {
@@ -77,7 +75,7 @@ struct gc_ephemeron_registry {
     return *registry;
   }
 
-  // f(map) for each map on the list; f may detach that map.
+  // f(map) for each map on the list; f may take that map off it.
   template <class F>
   void for_each(F f) {
     for (auto* t = head; t;) {
@@ -87,11 +85,16 @@ struct gc_ephemeron_registry {
     }
   }
 
-  // Takes a map that only garbage holds off the list (under the lock), for good: the collection
-  // that condemned its holders frees it without the lock, so no later walk may read it.
-  void detach(gc_ephemeron_table& map) noexcept {
-    map.take_off_list();
-    map.detached_ = true;
+  // Whether `map` is on the list (under the lock): a collection takes a map that only garbage
+  // holds off the list for good, as it frees it without the lock (no later walk may read it).
+  bool listed(const gc_ephemeron_table& map) const noexcept {
+    return map.prev_ != nullptr || head == &map;
+  }
+  void take_off(gc_ephemeron_table& map) noexcept {  // under the lock
+    (map.prev_ ? map.prev_->next_ : head) = map.next_;
+    if (map.next_) map.next_->prev_ = map.prev_;
+    map.prev_ = map.next_ = nullptr;
+    --linked;
   }
 };
 
@@ -167,16 +170,9 @@ inline void gc_ephemeron_table::link() noexcept {
 
 inline void gc_ephemeron_table::unlink() noexcept {
   if (gc_maps_walked_here) gc_map_changed_during_walk();
-  std::lock_guard guard(gc_ephemeron_registry::instance().lock);
-  if (!detached_) take_off_list();
-}
-
-inline void gc_ephemeron_table::take_off_list() noexcept {
   auto& registry = gc_ephemeron_registry::instance();
-  (prev_ ? prev_->next_ : registry.head) = next_;
-  if (next_) next_->prev_ = prev_;
-  prev_ = next_ = nullptr;
-  --registry.linked;
+  std::lock_guard guard(registry.lock);
+  if (registry.listed(*this)) registry.take_off(*this);
 }
 
 }  // namespace weakref::detail

@@ -93,11 +93,9 @@ class table_container {
       if constexpr (requires { n->fields().key; }) visit.weakref_gc_element_(i, n->fields().key);
       if constexpr (requires { n->fields().value; }) {
         if (!values) continue;
-        if (hold_keys) {
-          if (auto key = n->lock_element()) visit.weakref_gc_element_(i, n->fields().value);
-        } else {
-          visit.weakref_gc_element_(i, n->fields().value);
-        }
+        std::shared_ptr<typename node::element_type> key;  // held while the value is read
+        if (hold_keys && !(key = n->lock_element())) continue;
+        visit.weakref_gc_element_(i, n->fields().value);
       }
     }
   }
