@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -295,6 +297,74 @@ TEST(make_shared, allocate_shared_destroys_with_the_allocators_destroy) {
   expect_destroyed_through_the_allocator<odd_sized_tracked>();
   expect_destroyed_through_the_allocator<packed_tracked>();
   expect_destroyed_through_the_allocator<const tracked>();
+}
+
+// A pointer that is a class (a "fancy pointer", as Boost.Interprocess's offset_ptr), with the
+// operations std::allocator_traits and std::pointer_traits need.
+template <class T>
+struct fancy_pointer {
+  using element_type = T;
+  using value_type = std::remove_cv_t<T>;
+  using difference_type = std::ptrdiff_t;
+  using reference = T&;
+  using iterator_category = std::random_access_iterator_tag;
+  fancy_pointer() = default;
+  fancy_pointer(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  explicit fancy_pointer(T* address) noexcept : p(address) {}
+  template <class U>
+  fancy_pointer(const fancy_pointer<U>& other) noexcept : p(other.p) {}  // NOLINT
+  static fancy_pointer pointer_to(T& r) noexcept { return fancy_pointer(&r); }
+  T* operator->() const noexcept { return p; }
+  T& operator*() const noexcept { return *p; }
+  explicit operator bool() const noexcept { return p != nullptr; }
+  friend bool operator==(const fancy_pointer&, const fancy_pointer&) = default;
+  T* p = nullptr;
+};
+// Allocates with std::allocator and counts, handing out fancy pointers.
+template <class T>
+struct fancy_allocator {
+  using value_type = T;
+  using pointer = fancy_pointer<T>;
+  explicit fancy_allocator(alloc_stats* s) noexcept : stats(s) {}
+  template <class U>
+  fancy_allocator(const fancy_allocator<U>& other) noexcept : stats(other.stats) {}  // NOLINT
+  pointer allocate(std::size_t n) {
+    ++stats->allocations;
+    return pointer(std::allocator<T>().allocate(n));
+  }
+  void deallocate(pointer p, std::size_t n) noexcept {
+    ++stats->deallocations;
+    std::allocator<T>().deallocate(p.p, n);
+  }
+  template <class U>
+  friend bool operator==(const fancy_allocator& a, const fancy_allocator<U>& b) noexcept {
+    return a.stats == b.stats;
+  }
+  alloc_stats* stats;
+};
+
+// As std::allocate_shared, an allocator whose pointer type is a class works: the object is
+// made in its one allocation, given back once the last weak reference goes.
+TEST(make_shared, allocate_shared_takes_an_allocator_with_fancy_pointers) {
+  alloc_stats stats;
+  auto p = weakref::allocate_shared<std::string>(fancy_allocator<char>(&stats), "fancy");
+  EXPECT_EQ(*p, "fancy");
+  EXPECT_TRUE(weakref::is_weakrefable(p));
+  weakref::ref<std::string> r(p);
+  EXPECT_EQ(stats.allocations, 1u);
+  p.reset();
+  EXPECT_EQ(r(), nullptr);
+  EXPECT_EQ(stats.deallocations, 0u);  // the ref keeps the block
+  r = weakref::ref<std::string>();
+  EXPECT_EQ(stats.deallocations, 1u);
+
+  struct throws_on_construction {
+    throws_on_construction() { throw std::runtime_error("no"); }
+  };
+  EXPECT_THROW(weakref::allocate_shared<throws_on_construction>(fancy_allocator<char>(&stats)),
+               std::runtime_error);
+  EXPECT_EQ(stats.allocations, 2u);
+  EXPECT_EQ(stats.deallocations, 2u);  // given back through the fancy pointer
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Tests for weakref::signal across threads (run under TSan too): emissions, connections,
 // disconnections and object deaths at once on several threads; const members from two
 // threads; the same connection disconnected from two threads; connections outliving a signal
-// destroyed on another thread.
+// destroyed on another thread; two threads connecting to a moved-from signal.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -142,6 +142,34 @@ TEST(signal_threads, size_and_empty_from_two_threads_while_another_connects) {
       });
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(sig.size(), 1u);
+}
+
+// A moved-from signal is empty and usable, from several threads at once like any other: two
+// threads connecting race to bring its state back, and neither slot is lost.
+TEST(signal_threads, two_threads_connect_to_a_moved_from_signal) {
+  for (int round = 0; round < 200; ++round) {
+    signal<void()> sig;
+    signal<void()> moved_to(std::move(sig));
+    std::atomic<int> calls{0};
+    std::atomic<int> ready{0};
+    std::vector<connection> connections(2);
+    auto connect = [&](std::size_t i) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      if (i == 0) {
+        EXPECT_LE(sig.size(), 1u);  // a reader beside the connections
+      }
+      connections[i] = sig.connect([&calls] { calls.fetch_add(1); });
+    };
+    std::thread first(connect, 0);
+    std::thread second(connect, 1);
+    first.join();
+    second.join();
+    sig();
+    ASSERT_EQ(calls.load(), 2) << "round " << round;
+    ASSERT_EQ(sig.size(), 2u) << "round " << round;
+  }
 }
 
 TEST(signal_threads, one_slot_disconnected_from_two_threads_counts_once) {

@@ -75,14 +75,15 @@ std::shared_ptr<T> allocate_shared(const Alloc& alloc, Args&&... args) {
 
   object_allocator objects(alloc);
   typename block_allocator::unit_allocator units(objects);
-  auto* block = unit_traits::allocate(units, layout::units);
+  auto allocation = unit_traits::allocate(units, layout::units);  // maybe a fancy pointer
+  auto* block = std::to_address(allocation);
   auto* object = static_cast<object_type*>(
       static_cast<void*>(reinterpret_cast<std::byte*>(block) + layout::object_offset));
   try {
     std::allocator_traits<object_allocator>::construct(objects, object,
                                                        std::forward<Args>(args)...);
   } catch (...) {
-    unit_traits::deallocate(units, block, layout::units);
+    unit_traits::deallocate(units, allocation, layout::units);
     throw;
   }
   if constexpr (detail::has_own_destroy<object_allocator, object_type>) {

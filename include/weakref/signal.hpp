@@ -24,6 +24,7 @@
 // (where = "weakref::signal slot") and the next slots still run.
 #pragma once
 
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <exception>
@@ -141,11 +142,15 @@ class signal<void(Args...)> {
   signal(const signal&) = delete;
   signal& operator=(const signal&) = delete;
   // The slots move with the signal; `other` is left empty and usable.
-  signal(signal&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  signal(signal&& other) noexcept
+      : core_(other.core_.exchange(nullptr, std::memory_order_relaxed)) {}
   // The old slots are disconnected after the new ones move in: a callable's destructor that
   // connects to this signal connects to its new contents.
   signal& operator=(signal&& other) noexcept {
-    if (this != &other) close(std::exchange(core_, std::exchange(other.core_, nullptr)));
+    if (this != &other) {
+      close(core_.exchange(other.core_.exchange(nullptr, std::memory_order_relaxed),
+                           std::memory_order_relaxed));
+    }
     return *this;
   }
   // Disconnects every slot (their connections answer connected() == false). Destroying the
@@ -153,7 +158,7 @@ class signal<void(Args...)> {
   // further slot and returns normally. A slot that a callable's destructor connects meanwhile
   // is disconnected too.
   ~signal() {
-    while (core_) close(std::exchange(core_, nullptr));
+    while (auto* core = core_.exchange(nullptr, std::memory_order_relaxed)) close(core);
   }
 
   // Connects a callable invocable as f(args...), which the signal owns (a copy or the moved
@@ -163,7 +168,8 @@ class signal<void(Args...)> {
   requires std::invocable < std::decay_t<F>
   &, detail::signal_arg_t<Args>... > connection connect(F&& f) {
     using slot_type = detail::function_slot<std::decay_t<F>, Args...>;
-    return add(new slot_type(core(), std::forward<F>(f)));
+    auto& core = this->core();
+    return add(core, new slot_type(core, std::forward<F>(f)));
   }
 
   // Connects `method` of `obj`'s object: obj->*method(args...). The object is held weakly: its
@@ -178,9 +184,10 @@ class signal<void(Args...)> {
   &, T&, detail::signal_arg_t<Args>... > connection connect(const std::shared_ptr<T>& obj, F&& f) {
     auto& header = detail::header_of(obj, "weakref::signal::connect");
     using slot_type = detail::tracked_slot<T, std::decay_t<F>, Args...>;
-    auto* slot = new slot_type(core(), header, obj, std::forward<F>(f));
+    auto& core = this->core();
+    auto* slot = new slot_type(core, header, obj, std::forward<F>(f));
     header.link(slot);  // from now on the object's death disconnects it
-    return add(slot);
+    return add(core, slot);
   }
 
   // Emits: calls each slot connected when the emission starts, in connection order, unless it
@@ -190,7 +197,8 @@ class signal<void(Args...)> {
   // Steady state: no allocation, no kernel lock; a pin of the slot list plus, per slot, a
   // flag test, an indirect call and (tracked slots) a weak lock of the object.
   void operator()(Args... args) noexcept {
-    detail::signal_core* core = core_;  // a slot may destroy *this: keep only locals
+    // A slot may destroy *this: keep only locals.
+    detail::signal_core* core = core_.load(std::memory_order_acquire);
     if (!core) return;
     detail::slot_list* list = core->pin();
     if (!list) return;
@@ -210,26 +218,38 @@ class signal<void(Args...)> {
 
   // The number of connected slots (dead objects' slots not counted). Exact, except while an
   // object of a slot is dying on another thread. O(1).
-  size_type size() const noexcept { return core_ ? core_->size() : 0; }
+  size_type size() const noexcept {
+    auto* core = core_.load(std::memory_order_acquire);
+    return core ? core->size() : 0;
+  }
   bool empty() const noexcept { return size() == 0; }
 
   // Disconnects every slot (Boost.Signals2's name). A running emission calls no further slot.
   void disconnect_all() noexcept {
-    if (core_) core_->disconnect_all(false);
+    if (auto* core = core_.load(std::memory_order_acquire)) core->disconnect_all(false);
   }
   // Same as disconnect_all() (std container's name).
   void clear() noexcept { disconnect_all(); }
 
  private:
+  // A moved-from signal comes back to life here; two threads may race to revive it.
   detail::signal_core& core() {
-    if (!core_) core_ = new detail::signal_core;  // a moved-from signal comes back to life
-    return *core_;
+    auto* core = core_.load(std::memory_order_acquire);
+    if (core) [[likely]]
+      return *core;
+    auto* fresh = new detail::signal_core;
+    if (core_.compare_exchange_strong(core, fresh, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      return *fresh;
+    }
+    fresh->release();  // another thread's core is in place
+    return *core;
   }
 
-  connection add(detail::signal_slot<Args...>* slot) {
+  connection add(detail::signal_core& core, detail::signal_slot<Args...>* slot) {
     detail::slot_ref ref(slot);  // the connection's reference
     try {
-      core_->add(*slot);
+      core.add(*slot);
     } catch (...) {
       ref->abandon();  // unlinks a tracked slot from its object
       throw;
@@ -245,7 +265,9 @@ class signal<void(Args...)> {
     core->release();
   }
 
-  detail::signal_core* core_;
+  // Null only once moved from. Atomic because every member but the moves and the destructor
+  // may run on several threads, including on a moved-from signal, which core() revives.
+  std::atomic<detail::signal_core*> core_;
 };
 
 }  // namespace weakref

@@ -115,7 +115,8 @@ class weak_value_map
   }
   // Moves and swaps are noexcept when Hash's and KeyEqual's are. If one of theirs throws, the
   // maps involved are left valid but empty (an entry must never stay filed under a hash that
-  // changed): the source of a move construction, both maps of a move assignment or a swap.
+  // changed): the source of a move construction, both maps of a move assignment or a swap, and
+  // the target of a copy assignment (which copies, then swaps).
   weak_value_map(weak_value_map&&) noexcept(
       std::is_nothrow_move_constructible_v<Hash>&& std::is_nothrow_move_constructible_v<KeyEqual>) =
       default;  // the table moves first: if a functor's move throws, `other` is left empty

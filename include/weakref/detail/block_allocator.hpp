@@ -84,9 +84,12 @@ class block_allocator {
         reinterpret_cast<std::byte*>(std::exchange(block_, nullptr)) + layout::prefix));
   }
   void deallocate(U* p, std::size_t) noexcept {
-    auto* block = reinterpret_cast<std::byte*>(p) - layout::prefix;
-    std::allocator_traits<unit_allocator>::deallocate(
-        units_, static_cast<unit*>(static_cast<void*>(block)), layout::units);
+    using traits = std::allocator_traits<unit_allocator>;
+    auto* block =
+        static_cast<unit*>(static_cast<void*>(reinterpret_cast<std::byte*>(p) - layout::prefix));
+    // The allocator's own pointer type, which may be a class (a "fancy pointer").
+    traits::deallocate(units_, std::pointer_traits<typename traits::pointer>::pointer_to(*block),
+                       layout::units);
   }
 
   template <class V>

@@ -247,7 +247,7 @@ class weak_table {
   node* renode(node* old, object_header& header, const std::shared_ptr<element_type>& obj,
                graveyard& g) {
     if (!cursors_.empty()) reserve_one(retired_);
-    auto* n = new node(header, obj, inbox(), old->hash, old->position, moved_fields(*old));
+    auto* n = replacement(*old, header, obj);
     header.link(n);
     index_.replace(old, n);
     order_[old->position] = n;
@@ -350,13 +350,16 @@ class weak_table {
     if (v.size() == v.capacity()) v.reserve(std::max<std::size_t>(8, v.size() * 2));
   }
 
-  // The fields for a replacement node: moved, unless an iterator's loop body may hold
-  // references to them (then copied, if they can be).
-  Fields moved_fields(node& old) const {
+  // The node for renode(), its fields moved from `old` in one step, or copied where they can be
+  // and a move could lose them: an iterator's loop body may hold references to them, or the
+  // move may throw midway (a copy that throws leaves the entry's key whole).
+  node* replacement(node& old, object_header& header, const std::shared_ptr<element_type>& obj) {
     if constexpr (std::is_copy_constructible_v<Fields>) {
-      if (!cursors_.empty()) return old.fields();
+      if (!std::is_nothrow_move_constructible_v<Fields> || !cursors_.empty()) {
+        return new node(header, obj, inbox(), old.hash, old.position, std::as_const(old.fields()));
+      }
     }
-    return std::move(old.fields());
+    return new node(header, obj, inbox(), old.hash, old.position, std::move(old.fields()));
   }
 
   // Removes entry `n`: out of the index at once; out of the order, into `g`, when no iterator
