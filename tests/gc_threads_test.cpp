@@ -1,6 +1,6 @@
 // Tests for weakref::gc with other threads running (run under ThreadSanitizer): collections
-// racing with weak reference locks, copies, drops, allocations and deaths of tracked objects,
-// and with each other.
+// racing with weak reference locks (which never run a destructor), copies, drops, allocations
+// and deaths of tracked objects, and with each other.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -119,6 +119,59 @@ TEST(gc_threads, a_lock_racing_a_collection_gets_an_intact_object_or_nothing) {
     EXPECT_FALSE(r.alive());
   }
   EXPECT_EQ(alive_nodes.load(), before);
+}
+
+// A lock that takes a reference to an object a collection has condemned answers "dead", and
+// its reference goes to the collector: the object's destructor never runs inside the lock
+// (as std::weak_ptr::lock never destroys anything; a caller may hold a mutex it takes).
+thread_local bool locking_here = false;
+std::atomic<int> destroyed_in_a_lock{0};
+std::atomic<int> self_cycles_destroyed{0};
+struct self_cycle {
+  std::shared_ptr<self_cycle> self;
+  template <class Visit>
+  void traverse(Visit& visit) {
+    visit(self);
+  }
+  self_cycle() = default;
+  self_cycle(const self_cycle&) = delete;
+  self_cycle& operator=(const self_cycle&) = delete;
+  ~self_cycle() {
+    if (locking_here) destroyed_in_a_lock.fetch_add(1);
+    self_cycles_destroyed.fetch_add(1);
+  }
+};
+
+TEST(gc_threads, a_lock_racing_a_collection_never_runs_the_destructor) {
+  constexpr int cycles = 300;
+  self_cycles_destroyed = 0;
+  for (int i = 0; i < cycles; ++i) {
+    auto x = weakref::make_shared<self_cycle>();
+    x->self = x;
+    weakref::ref<self_cycle> r(x);
+    x.reset();
+    std::atomic<bool> started{false};
+    std::atomic<bool> finished{false};
+    std::thread locker([&] {
+      started = true;
+      for (bool alive = true; alive;) {
+        locking_here = true;
+        alive = r.lock() != nullptr;
+        locking_here = false;
+      }
+      finished = true;
+    });
+    while (!started) {
+    }
+    while (!finished) {
+      weakref::gc::collect();
+      std::this_thread::yield();
+    }
+    locker.join();
+  }
+  weakref::gc::collect();  // lets go of what the last locks handed over
+  EXPECT_EQ(destroyed_in_a_lock.load(), 0);
+  EXPECT_EQ(self_cycles_destroyed.load(), cycles);
 }
 
 TEST(gc_threads, collections_race_with_threads_that_build_share_and_drop_cycles) {

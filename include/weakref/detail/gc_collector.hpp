@@ -332,8 +332,10 @@ class gc_collector {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // after every hold, as gc_admits' own
     constexpr bool fence_each = false;
 #endif
-    std::erase_if(result, [](const std::shared_ptr<const void>& object) {
-      return !gc_admits(*std::get_deleter<object_header>(object), fence_each);
+    std::erase_if(result, [](std::shared_ptr<const void>& object) {
+      if (gc_admits(*std::get_deleter<object_header>(object), fence_each)) return false;
+      gc_hand_over(object);  // as a lock does: its last owner is let go by the collector
+      return true;
     });
     return result;
   }
@@ -955,7 +957,11 @@ class gc_collector {
     // through a pointer it kept) must not change which later weak references are garbage.
     object_header::fire_chain(without_garbage_refs(std::exchange(calls_, nullptr)));
 
-    if (garbage_count_ == 0) return;  // (a reprieve)
+    auto& late_owners = gc_registry::instance().late_owners;
+    if (garbage_count_ == 0) {    // (a reprieve)
+      late_owners.release_all();  // what locks handed over after an earlier collection
+      return;
+    }
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
     // Each object cleared, then let go (CPython's delete_garbage): it dies once the last garbage
@@ -965,6 +971,7 @@ class gc_collector {
       traverse_garbage(slot, clearing);
       snapshot_[slot].hold.reset();
     }
+    late_owners.release_all();  // the references locks took to the garbage meanwhile
     stolen_.clear();
     info.collected = gc_garbage_deaths_here - deaths;
     info.uncollectable = garbage_count_ > info.collected ? garbage_count_ - info.collected : 0;

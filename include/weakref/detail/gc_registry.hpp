@@ -120,6 +120,53 @@ struct alignas(64) gc_shard {
   }
 };
 
+// Strong references that locks took to objects a collection had condemned. The lock answers
+// "dead"; dropping its reference there could be the object's last release, running its
+// destructor inside the lock (std::weak_ptr::lock never destroys anything, and a caller may
+// hold a mutex the destructor takes). So the reference is handed to the collector, which lets
+// go of it with the rest of the garbage, or the next collection does if this one is done.
+class gc_late_owners {
+ public:
+  // Takes `owner` (leaving it empty); lets go of it here only if every slot is taken.
+  void hand_over(std::shared_ptr<const void>& owner) noexcept {
+    for (auto& slot : slots_) {
+      if (slot.state.load(std::memory_order_relaxed) != empty) continue;
+      int expected = empty;
+      if (slot.state.compare_exchange_strong(expected, writing, std::memory_order_acquire)) {
+        slot.owner = std::move(owner);
+        slot.state.store(full, std::memory_order_release);
+        return;
+      }
+    }
+    owner.reset();
+  }
+  // Lets go of the references handed over: the destructors of their objects may run here, and
+  // hand over more (a destructor that locks a weak reference to other garbage).
+  void release_all() noexcept {
+    for (bool released = true; released;) {
+      released = false;
+      for (auto& slot : slots_) {
+        int expected = full;
+        if (slot.state.load(std::memory_order_relaxed) != full ||
+            !slot.state.compare_exchange_strong(expected, taking, std::memory_order_acquire)) {
+          continue;
+        }
+        auto owner = std::move(slot.owner);
+        slot.state.store(empty, std::memory_order_release);
+        released = true;
+      }
+    }
+  }
+
+ private:
+  enum : int { empty, writing, full, taking };
+  struct slot {
+    std::atomic<int> state{empty};
+    std::shared_ptr<const void> owner;
+  };
+  slot slots_[64];  // as many locks at once as find one object condemned: a few at most
+};
+
 struct gc_registry {
   static constexpr std::size_t shard_count = 16;
   gc_shard shards[shard_count];
@@ -131,6 +178,7 @@ struct gc_registry {
   // (the shards' counts) reach the threshold (0: never).
   std::atomic<bool> enabled{false};
   std::atomic<std::size_t> threshold{700};
+  gc_late_owners late_owners;
 
   std::size_t allocations() const noexcept {
     std::size_t total = 0;
@@ -248,6 +296,10 @@ inline void object_header::untrack(object_header& header) noexcept {
   if (verdict & gc_condemned) ++gc_garbage_deaths_here;
   // The weak count it held cannot be the last: the strong owners hold one until we return.
   record.self.reset();
+}
+
+inline void gc_hand_over(std::shared_ptr<const void>& owner) noexcept {
+  gc_registry::instance().late_owners.hand_over(owner);
 }
 
 inline bool gc_admits(const object_header& header, bool locked) noexcept {

@@ -22,6 +22,9 @@ class node_handle;
 // of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether
 // the caller holds a strong reference it has just taken.
 inline bool gc_admits(const object_header& header, bool locked) noexcept;
+// Also there: takes a strong reference a lock took to a condemned object, for the collector to
+// let go of (so that no destructor runs inside a lock).
+inline void gc_hand_over(std::shared_ptr<const void>& owner) noexcept;
 
 // What a weak reference object is, for canonical sharing (CPython: callback-less refs and
 // proxies are shared per object; everything else is its own object).
@@ -68,7 +71,7 @@ class alignas(8) weakref_node {
   friend class gc_collector;
   // Empties `owner` if a collection condemned the (tracked) object.
   [[gnu::noinline]] void admit(std::shared_ptr<const void>& owner) const noexcept {
-    if (owner && !gc_admits(*header_, true)) owner.reset();
+    if (owner && !gc_admits(*header_, true)) gc_hand_over(owner);
   }
   // Runs the callback. Called once, after every weak reference to the object is dead.
   virtual void fire() {}
