@@ -332,11 +332,15 @@ class gc_collector {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // after every hold, as gc_admits' own
     constexpr bool fence_each = false;
 #endif
-    std::erase_if(result, [](std::shared_ptr<const void>& object) {
-      if (gc_admits(*std::get_deleter<object_header>(object), fence_each)) return false;
-      gc_hand_over(object);  // as a lock does: its last owner is let go by the collector
-      return true;
-    });
+    std::size_t kept = 0;
+    for (auto& object : result) {
+      if (!gc_admits(*std::get_deleter<object_header>(object), fence_each)) {
+        gc_hand_over(object);  // as a lock does: the collector lets go of its last owner
+      } else if (&object != &result[kept++]) {
+        result[kept - 1] = std::move(object);
+      }
+    }
+    result.erase(result.begin() + static_cast<std::ptrdiff_t>(kept), result.end());  // all empty
     return result;
   }
 
