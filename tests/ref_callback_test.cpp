@@ -261,6 +261,63 @@ TEST(ref_callback, a_callback_may_create_refs_to_another_object) {
   EXPECT_THAT(log.events, ElementsAre("~a", "rb dead", "~b"));
 }
 
+// A callback whose destructor reads the handle it was given to: the old callback of a handle
+// being assigned over goes with its weak reference object, during the assignment.
+struct numbered {
+  int number;
+  int get() const { return number; }
+};
+template <class Handle, class Read>
+struct reads_when_destroyed {
+  Handle* handle;
+  const bool* armed;
+  int* seen;
+  Read read;
+  void operator()() const {}
+  ~reads_when_destroyed() {
+    if (*armed) *seen = read(*handle);
+  }
+};
+
+// Assigning over a ref, proxy or weak_method lets go of its old weak reference object last, so
+// the old callback's destructor (user code) finds the handle whole: the new object, through
+// the new pointer (not the new object with the old pointer).
+template <class Handle, class Make, class Read>
+void expect_an_assignment_is_whole_before_the_old_callback_goes(Make make, Read read) {
+  auto one = weakref::make_shared<numbered>(numbered{1});
+  auto two = weakref::make_shared<numbered>(numbered{2});
+  bool armed = false;
+  int seen = 0;
+  std::optional<Handle> handle;
+  handle.emplace(make(one, reads_when_destroyed<Handle, Read>{&*handle, &armed, &seen, read}));
+  Handle replacement = make(two, [] {});
+  armed = true;
+  *handle = replacement;  // the old node's last handle: its callback is destroyed here
+  armed = false;
+  EXPECT_EQ(seen, 2);
+  handle.emplace(make(one, reads_when_destroyed<Handle, Read>{&*handle, &armed, &seen, read}));
+  armed = true;
+  *handle = make(two, [] {});  // and by a move
+  armed = false;
+  EXPECT_EQ(seen, 2);
+}
+
+TEST(ref_callback, an_old_callbacks_destructor_sees_the_assigned_handle_whole) {
+  using object = std::shared_ptr<numbered>;
+  expect_an_assignment_is_whole_before_the_old_callback_goes<ref<numbered>>(
+      [](const object& o, auto callback) { return ref<numbered>(o, std::move(callback)); },
+      [](const ref<numbered>& r) { return r()->get(); });
+  expect_an_assignment_is_whole_before_the_old_callback_goes<weakref::proxy<numbered>>(
+      [](const object& o, auto callback) {
+        return weakref::proxy<numbered>(o, std::move(callback));
+      },
+      [](const weakref::proxy<numbered>& p) { return p->get(); });
+  using method = weakref::weak_method<numbered, int>;
+  expect_an_assignment_is_whole_before_the_old_callback_goes<method>(
+      [](const object& o, auto callback) { return method(o, &numbered::get, std::move(callback)); },
+      [](const method& m) { return m().value_or(-1); });
+}
+
 TEST(ref_callback, exceptions_go_to_the_unraisable_hook_and_the_rest_still_runs) {
   event_log log;
   capture_unraisable capture(log);

@@ -69,6 +69,17 @@ class proxy {
                                                  })),
         element_(obj.get()) {}
 
+  proxy(const proxy&) = default;
+  proxy(proxy&&) noexcept = default;
+  // The old weak reference object goes last, once this proxy is whole: letting go of it may run
+  // user code (its callback's destructor), which may read this proxy.
+  proxy& operator=(proxy other) noexcept {
+    std::swap(element_, other.element_);
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~proxy() = default;
+
   // Member access on the object, kept alive for the whole expression.
   // Throws reference_error once the object died.
   detail::proxy_access<T> operator->() const { return detail::proxy_access<T>(lock_or_throw()); }

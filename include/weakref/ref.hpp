@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "weakref/detail/handle_access.hpp"
@@ -70,6 +71,17 @@ class ref {
   template <detail::pointer_convertible_to<T> U>
   ref(const ref<U>& other) noexcept  // NOLINT(google-explicit-constructor): like shared_ptr
       : node_(other.node_), element_(other.lock().get()) {}
+
+  ref(const ref&) = default;
+  ref(ref&&) noexcept = default;
+  // The old weak reference object goes last, once this ref is whole: letting go of it may run
+  // user code (its callback's destructor), which may read this ref.
+  ref& operator=(ref other) noexcept {
+    std::swap(element_, other.element_);
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~ref() = default;
 
   // The object, or nullptr once it died (Python: r()).
   std::shared_ptr<T> operator()() const noexcept { return lock(); }

@@ -65,6 +65,18 @@ class weak_method {
       : weak_method(std::const_pointer_cast<T>(obj), method_variant(method),
                     std::forward<F>(callback), from_parts{}) {}
 
+  weak_method(const weak_method&) = default;
+  weak_method(weak_method&&) noexcept = default;
+  // The old weak reference object goes last, once this weak_method is whole: letting go of it may
+  // run user code (its callback's destructor), which may read this weak_method.
+  weak_method& operator=(weak_method other) noexcept {
+    std::swap(element_, other.element_);
+    std::swap(method_, other.method_);
+    std::swap(node_, other.node_);
+    return *this;
+  }
+  ~weak_method() = default;
+
   // Calls the method on the object, which stays alive for the whole call.
   result_type operator()(Args... args) const {
     auto object = detail::lock_as(node_.get(), element_);
