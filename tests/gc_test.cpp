@@ -322,6 +322,10 @@ TEST(gc, a_cycle_held_only_by_const_edges_is_found_but_not_freed) {
   EXPECT_EQ(after.uncollectable - before.uncollectable, 2u);
   EXPECT_TRUE(log.events.empty());
   EXPECT_FALSE(ra.alive());  // condemned: weak references read dead
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(ra.lock(), nullptr);
+  }
+  EXPECT_EQ(wa.use_count(), 1);  // those locks took no reference, and none is kept anywhere
   // A std::weak_ptr still reaches it: break the cycle by hand.
   auto zombie = wa.lock();
   ASSERT_NE(zombie, nullptr);

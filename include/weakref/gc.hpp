@@ -46,8 +46,9 @@
 // garbage themselves (a ref held only by garbage never calls back), finalizers included.
 // An object alive from outside, and everything it reaches, is never touched. A lock racing the
 // decision on another thread answers nothing for the garbage, and the reference it took for a
-// moment goes to the collector: no destructor ever runs inside a lock (as none runs inside
-// std::weak_ptr::lock). If that collection has finished meanwhile, the next one lets go of it.
+// moment goes to the collector: no destructor runs inside a lock (as none runs inside
+// std::weak_ptr::lock). A lock preempted between taking that reference and handing it over,
+// until the collection has ended, leaves its object to the next collection.
 //
 // Lifetime and thread-safety: collect() may be called on any thread while other threads run;
 // one analysis runs at a time, while callbacks and destructors run outside any collector

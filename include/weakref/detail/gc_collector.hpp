@@ -332,14 +332,17 @@ class gc_collector {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // after every hold, as gc_admits' own
     constexpr bool fence_each = false;
 #endif
+    auto& late_owners = gc_registry::instance().late_owners;
+    late_owners.enter();  // as a lock that found its object condemned
     std::size_t kept = 0;
     for (auto& object : result) {
       if (!gc_admits(*std::get_deleter<object_header>(object), fence_each)) {
-        gc_hand_over(object);  // as a lock does: the collector lets go of its last owner
+        late_owners.hand_over(object);  // the collector lets go of its last owner
       } else if (&object != &result[kept++]) {
         result[kept - 1] = std::move(object);
       }
     }
+    late_owners.leave();
     result.erase(result.begin() + static_cast<std::ptrdiff_t>(kept), result.end());  // all empty
     return result;
   }
@@ -961,11 +964,11 @@ class gc_collector {
     // through a pointer it kept) must not change which later weak references are garbage.
     object_header::fire_chain(without_garbage_refs(std::exchange(calls_, nullptr)));
 
+    // What locks handed over too late for an earlier collection. (Of this one's garbage,
+    // nothing dies here: its holds are kept.)
     auto& late_owners = gc_registry::instance().late_owners;
-    if (garbage_count_ == 0) {    // (a reprieve)
-      late_owners.release_all();  // what locks handed over after an earlier collection
-      return;
-    }
+    late_owners.release_all();
+    if (garbage_count_ == 0) return;  // (a reprieve)
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
     auto deaths = gc_garbage_deaths_here;
     // Each object cleared, then let go (CPython's delete_garbage): it dies once the last garbage
@@ -975,8 +978,10 @@ class gc_collector {
       traverse_garbage(slot, clearing);
       snapshot_[slot].hold.reset();
     }
-    late_owners.release_all();  // the references locks took to the garbage meanwhile
     stolen_.clear();
+    // The references locks took to the garbage meanwhile: once they have all handed over.
+    late_owners.wait_for_lockers();
+    late_owners.release_all();
     info.collected = gc_garbage_deaths_here - deaths;
     info.uncollectable = garbage_count_ > info.collected ? garbage_count_ - info.collected : 0;
   }

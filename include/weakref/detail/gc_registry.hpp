@@ -120,13 +120,22 @@ struct alignas(64) gc_shard {
   }
 };
 
-// Strong references that locks took to objects a collection had condemned. The lock answers
-// "dead"; dropping its reference there could be the object's last release, running its
-// destructor inside the lock (std::weak_ptr::lock never destroys anything, and a caller may
-// hold a mutex the destructor takes). So the reference is handed to the collector, which lets
-// go of it with the rest of the garbage, or the next collection does if this one is done.
+// Strong references that locks took to objects a collection then condemned. Such a lock
+// answers "dead"; dropping its reference itself could be the object's last release, running
+// its destructor inside the lock (std::weak_ptr::lock never destroys anything, and a caller
+// may hold a mutex the destructor takes). So it hands the reference to the collector, which
+// waits for the locks that are doing so, then lets go of what they handed over. Only a lock
+// that finds the verdict between its reference and its count (nanoseconds, unless preempted
+// there) can hand over after that; the next collection lets go of its reference.
 class gc_late_owners {
  public:
+  // A lock that found its object pending or condemned, until it has handed over.
+  void enter() noexcept { lockers_.fetch_add(1, std::memory_order_acq_rel); }
+  void leave() noexcept { lockers_.fetch_sub(1, std::memory_order_release); }
+  void wait_for_lockers() const noexcept {
+    while (lockers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  }
+
   // Takes `owner` (leaving it empty); lets go of it here only if every slot is taken.
   void hand_over(std::shared_ptr<const void>& owner) noexcept {
     for (auto& slot : slots_) {
@@ -140,21 +149,16 @@ class gc_late_owners {
     }
     owner.reset();
   }
-  // Lets go of the references handed over: the destructors of their objects may run here, and
-  // hand over more (a destructor that locks a weak reference to other garbage).
+  // Lets go of the references handed over: the destructors of their objects may run here.
   void release_all() noexcept {
-    for (bool released = true; released;) {
-      released = false;
-      for (auto& slot : slots_) {
-        int expected = full;
-        if (slot.state.load(std::memory_order_relaxed) != full ||
-            !slot.state.compare_exchange_strong(expected, taking, std::memory_order_acquire)) {
-          continue;
-        }
-        auto owner = std::move(slot.owner);
-        slot.state.store(empty, std::memory_order_release);
-        released = true;
+    for (auto& slot : slots_) {
+      int expected = full;
+      if (slot.state.load(std::memory_order_relaxed) != full ||
+          !slot.state.compare_exchange_strong(expected, taking, std::memory_order_acquire)) {
+        continue;
       }
+      auto owner = std::move(slot.owner);
+      slot.state.store(empty, std::memory_order_release);
     }
   }
 
@@ -164,7 +168,8 @@ class gc_late_owners {
     std::atomic<int> state{empty};
     std::shared_ptr<const void> owner;
   };
-  slot slots_[64];  // as many locks at once as find one object condemned: a few at most
+  std::atomic<int> lockers_{0};
+  slot slots_[64];  // as many as locks that race one collection's decision at once
 };
 
 struct gc_registry {
@@ -298,29 +303,50 @@ inline void object_header::untrack(object_header& header) noexcept {
   record.self.reset();
 }
 
-inline void gc_hand_over(std::shared_ptr<const void>& owner) noexcept {
-  gc_registry::instance().late_owners.hand_over(owner);
-}
-
-inline bool gc_admits(const object_header& header, bool locked) noexcept {
-  auto& record = gc_record_of(header);
-  // A lock reads the verdict after a sequentially consistent fence, as the collector re-reads
-  // the use counts after one that follows its "pending" writes: so either this lock sees
-  // "pending" and waits for the decision, or the collector's re-read sees the reference this
-  // lock took. (Under ThreadSanitizer both sides use a read-modify-write of the verdict: they
-  // are ordered in its modification order, with the same outcome.)
+// The verdict as a lock reads it: after a sequentially consistent fence if `locked` (it holds
+// a reference it has just taken), as the collector re-reads the use counts after one that
+// follows its "pending" writes: so either the lock sees "pending" and waits for the decision,
+// or the collector's re-read sees its reference. (Under ThreadSanitizer both sides use a
+// read-modify-write of the verdict: ordered in its modification order, with the same outcome.)
+inline std::uint8_t gc_verdict_for(gc_record& record, bool locked) noexcept {
 #if WEAKREF_GC_NO_FENCES
-  auto verdict = locked ? record.verdict.fetch_or(0, std::memory_order_acq_rel)
-                        : record.verdict.load(std::memory_order_acquire);
+  return locked ? record.verdict.fetch_or(0, std::memory_order_acq_rel)
+                : record.verdict.load(std::memory_order_acquire);
 #else
   if (locked) std::atomic_thread_fence(std::memory_order_seq_cst);
-  auto verdict = record.verdict.load(std::memory_order_acquire);
+  return record.verdict.load(std::memory_order_acquire);
 #endif
+}
+inline std::uint8_t gc_decided(gc_record& record, std::uint8_t verdict) noexcept {
   for (unsigned spins = 0; verdict & gc_pending; ++spins) {
     if (spins >= 64) std::this_thread::yield();
     verdict = record.verdict.load(std::memory_order_acquire);
   }
-  return (verdict & gc_condemned) == 0;
+  return verdict;
+}
+
+inline bool gc_admits(const object_header& header, bool locked) noexcept {
+  auto& record = gc_record_of(header);
+  return (gc_decided(record, gc_verdict_for(record, locked)) & gc_condemned) == 0;
+}
+
+inline std::shared_ptr<const void> gc_lock(const object_header& header,
+                                           const std::weak_ptr<const void>& object) noexcept {
+  auto& record = gc_record_of(header);
+  // Condemned for good: dead, and no reference is taken (an object a collection condemned may
+  // live on, held by a std::shared_ptr locked from a std::weak_ptr).
+  auto before = record.verdict.load(std::memory_order_acquire);
+  if ((before & (gc_pending | gc_condemned)) == gc_condemned) return nullptr;
+  auto owner = object.lock();
+  if (!owner) return owner;
+  auto verdict = gc_verdict_for(record, true);
+  if ((verdict & (gc_pending | gc_condemned)) == 0) [[likely]]
+    return owner;
+  auto& late_owners = gc_registry::instance().late_owners;
+  late_owners.enter();
+  if (gc_decided(record, verdict) & gc_condemned) late_owners.hand_over(owner);
+  late_owners.leave();
+  return owner;
 }
 
 }  // namespace weakref::detail

@@ -22,9 +22,10 @@ class node_handle;
 // of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether
 // the caller holds a strong reference it has just taken.
 inline bool gc_admits(const object_header& header, bool locked) noexcept;
-// Also there: takes a strong reference a lock took to a condemned object, for the collector to
-// let go of (so that no destructor runs inside a lock).
-inline void gc_hand_over(std::shared_ptr<const void>& owner) noexcept;
+// Also there: a lock of the tracked object of `header`, by `object`. Null if it died or a
+// collection condemned it; never runs the object's destructor (see gc_late_owners).
+inline std::shared_ptr<const void> gc_lock(const object_header& header,
+                                           const std::weak_ptr<const void>& object) noexcept;
 
 // What a weak reference object is, for canonical sharing (CPython: callback-less refs and
 // proxies are shared per object; everything else is its own object).
@@ -69,9 +70,8 @@ class alignas(8) weakref_node {
  private:
   friend class object_header;
   friend class gc_collector;
-  // Empties `owner` if a collection condemned the (tracked) object.
-  [[gnu::noinline]] void admit(std::shared_ptr<const void>& owner) const noexcept {
-    if (owner && !gc_admits(*header_, true)) gc_hand_over(owner);
+  [[gnu::noinline]] std::shared_ptr<const void> lock_tracked() const noexcept {
+    return gc_lock(*header_, owner_);
   }
   // Runs the callback. Called once, after every weak reference to the object is dead.
   virtual void fire() {}
@@ -378,10 +378,9 @@ class WEAKREF_PROCESS_WIDE object_header {
 
 // Inlined into every lookup; the tracked case (a collection may be deciding) is out of line.
 [[gnu::always_inline]] inline std::shared_ptr<const void> weakref_node::lock() const noexcept {
-  auto owner = owner_.lock();
   if (header_->tracked()) [[unlikely]]
-    admit(owner);
-  return owner;
+    return lock_tracked();
+  return owner_.lock();
 }
 
 inline bool weakref_node::alive() const noexcept {
