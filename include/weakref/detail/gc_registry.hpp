@@ -125,7 +125,7 @@ struct alignas(64) gc_shard {
 // its destructor inside the lock (std::weak_ptr::lock never destroys anything, and a caller
 // may hold a mutex the destructor takes). So it hands the reference to the collector, which
 // waits for the locks that are doing so, then lets go of what they handed over. Only a lock
-// that finds the verdict between its reference and its count (nanoseconds, unless preempted
+// delayed between taking its reference and counting itself in (nanoseconds, unless preempted
 // there) can hand over after that; the next collection lets go of its reference.
 class gc_late_owners {
  public:
