@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -132,7 +133,13 @@ class gc_late_owners {
   // A lock that found its object pending or condemned, until it has handed over.
   void enter() noexcept { lockers_.fetch_add(1, std::memory_order_acq_rel); }
   void leave() noexcept { lockers_.fetch_sub(1, std::memory_order_release); }
+  // Waits first for a lock that took its reference just before the collector let go of its
+  // own to count itself in: its few instructions in between (a fence and a load) take well
+  // under a microsecond, unless it is preempted there.
   void wait_for_lockers() const noexcept {
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
+    while (std::chrono::steady_clock::now() < until) {
+    }
     while (lockers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   }
 
