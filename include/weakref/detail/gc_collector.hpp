@@ -338,8 +338,9 @@ class gc_collector {
     for (auto& object : result) {
       if (!gc_admits(*std::get_deleter<object_header>(object), fence_each)) {
         late_owners.hand_over(object);  // the collector lets go of its last owner
-      } else if (&object != &result[kept++]) {
-        result[kept - 1] = std::move(object);
+      } else {
+        if (&object != &result[kept]) result[kept] = std::move(object);
+        ++kept;
       }
     }
     late_owners.leave();

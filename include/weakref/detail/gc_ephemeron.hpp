@@ -103,22 +103,20 @@ struct gc_ephemeron_registry {
 WEAKREF_PROCESS_WIDE inline thread_local bool gc_maps_walked_here = false;
 
 // The registry's lock, held by a collection or a query for its walk of the tables (traverses
-// included).
+// included). Never nested: a traverse a walk runs can start neither a collection (collect()
+// returns 0) nor a query (it throws), nor make or destroy a map (the program stops).
 class gc_maps_walk {
  public:
-  gc_maps_walk() noexcept : outer_(gc_maps_walked_here) {
+  gc_maps_walk() noexcept {
     gc_ephemeron_registry::instance().lock.lock();
     gc_maps_walked_here = true;
   }
   ~gc_maps_walk() {
-    gc_maps_walked_here = outer_;
+    gc_maps_walked_here = false;
     gc_ephemeron_registry::instance().lock.unlock();
   }
   gc_maps_walk(const gc_maps_walk&) = delete;
   gc_maps_walk& operator=(const gc_maps_walk&) = delete;
-
- private:
-  bool outer_;
 };
 
 // A map created or destroyed by a traverse that a walk of the tables runs on this thread: it
