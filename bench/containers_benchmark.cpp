@@ -8,6 +8,7 @@
 //                   and 10^5, where the containers outgrow a 1 MiB L2 cache)
 //   C.lookup_miss   look up an absent key or object
 //   C.insert        insert a batch of min(size, 64) new entries into a container of `size`
+//                   (below 64 entries, into several such containers: container_fixture)
 //   C.erase         erase such a batch again
 //   C.iterate       visit every entry, locking it (weak_set: and make a virtual call)
 //   C.death         the last owner of an entry's object goes and the entry leaves: ours by
@@ -186,15 +187,26 @@ std::vector<std::size_t> probe_positions(std::size_t n) {
   return positions;
 }
 
+// Operations timed between two clock reads, at least: the reads cost about 0.5 us on these
+// machines and vary by about 0.1 us, too much for a batch of 10 operations (10 entries).
+constexpr std::size_t min_timed_ops = 256;
+
 // `n` resident entries (ids 0..n-1, owned here), probes for hits (random residents) and misses
 // (1024 live objects or keys not in the container, ids from n + batch on), and a batch of
-// min(n, 64) further objects (ids n..) for insert/erase/death.
+// min(n, 64) further objects (ids n..) for insert/erase/death. Below 64 entries, insert, erase
+// and death run on `copies` containers of the same n entries each, so that a timed section
+// holds at least min_timed_ops operations on containers of the size measured.
 template <class Ops, class Side>
 struct container_fixture {
-  explicit container_fixture(std::size_t n) : batch(std::min<std::size_t>(n, 64)) {
+  explicit container_fixture(std::size_t n)
+      : batch(std::min<std::size_t>(n, 64)),
+        copies(batch < 64 ? (min_timed_ops + batch - 1) / batch : 1),
+        containers(copies),
+        container(containers.front()) {
     for (std::size_t i = 0; i < n; ++i) {
       residents.push_back(make<item>(Side{}, i));
-      Ops::insert(container, Ops::probe_of(i, residents.back()), residents.back());
+      for (auto& c : containers)
+        Ops::insert(c, Ops::probe_of(i, residents.back()), residents.back());
     }
     for (auto p : probe_positions(n)) hits.push_back(Ops::probe_of(p, residents[p]));
     for (std::size_t j = 0; j < 1024; ++j) {
@@ -206,9 +218,10 @@ struct container_fixture {
       batch_probes.push_back(Ops::probe_of(n + j, batch_objects.back()));
     }
   }
-  std::size_t batch;
+  std::size_t batch, copies;
   std::vector<object> residents, strangers, batch_objects;
-  typename Ops::container container;
+  std::vector<typename Ops::container> containers;  // `copies` of them ...
+  typename Ops::container& container;               // ... the first: lookups and iteration
   std::vector<typename Ops::probe> hits, misses, batch_probes;
 };
 
@@ -245,23 +258,30 @@ void insert_or_erase(benchmark::State& state, Side, bool timed_insert) {
   auto& f = fixture<OpsOf, Side>(state);
   bool inserted = false;
   auto insert = [&] {
-    for (std::size_t j = 0; j < f.batch; ++j)
-      Ops::insert(f.container, f.batch_probes[j], f.batch_objects[j]);
+    for (auto& c : f.containers) {
+      for (std::size_t j = 0; j < f.batch; ++j)
+        Ops::insert(c, f.batch_probes[j], f.batch_objects[j]);
+    }
     inserted = true;
   };
   auto undo = [&] {
-    if (inserted) undo_insert<Ops>(f.container, f.batch_probes);
+    if (inserted) {
+      for (auto& c : f.containers) undo_insert<Ops>(c, f.batch_probes);
+    }
     inserted = false;
   };
   auto erase = [&] {
-    for (const auto& p : f.batch_probes) Ops::erase(f.container, p);
+    for (auto& c : f.containers) {
+      for (const auto& p : f.batch_probes) Ops::erase(c, p);
+    }
     inserted = false;
   };
+  const auto ops = f.batch * f.copies;
   if (timed_insert) {
-    weakref_bench::run_batches(state, f.batch, undo, insert);
+    weakref_bench::run_batches(state, ops, undo, insert);
     undo();
   } else {
-    weakref_bench::run_batches(state, f.batch, insert, erase);
+    weakref_bench::run_batches(state, ops, insert, erase);
   }
 }
 
@@ -295,29 +315,34 @@ void death(benchmark::State& state, Side side, bool floor = false) {
   static delivery_words words;
   auto& f = fixture<OpsOf, Side>(state);
   const auto n = size_of(state);
-  std::vector<object> owners(f.batch);
+  const auto ops = f.batch * f.copies;
+  std::vector<object> owners(ops);  // batch j of copy c: owners[c * batch + j]
   std::vector<typename Ops::death_key> keys;
   auto make_batch = [&] {
     keys.clear();
-    for (std::size_t j = 0; j < f.batch; ++j) {
-      owners[j] = make<item>(side, n + j);
-      Ops::insert(f.container, Ops::probe_of(n + j, owners[j]), owners[j]);
-      keys.push_back(Ops::death_key_of(n + j, owners[j]));
+    for (std::size_t i = 0; i < ops; ++i) {
+      auto j = i % f.batch;
+      owners[i] = make<item>(side, n + j);
+      Ops::insert(f.containers[i / f.batch], Ops::probe_of(n + j, owners[i]), owners[i]);
+      keys.push_back(Ops::death_key_of(n + j, owners[i]));
     }
   };
   auto release_batch = [&] {
-    for (std::size_t j = 0; j < f.batch; ++j) {
-      owners[j].reset();
+    for (std::size_t i = 0; i < ops; ++i) {
+      auto& c = f.containers[i / f.batch];
+      owners[i].reset();
       if constexpr (Side::value) {
-        benchmark::DoNotOptimize(f.container.size());  // applies the death
+        benchmark::DoNotOptimize(c.size());  // applies the death
       } else {
         if (floor) words.deliver();
-        Ops::forget(f.container, keys[j]);
+        Ops::forget(c, keys[i]);
       }
     }
   };
-  weakref_bench::run_batches(state, f.batch, make_batch, release_batch);
-  if (f.container.size() != n) state.SkipWithError("entries left behind");
+  weakref_bench::run_batches(state, ops, make_batch, release_batch);
+  for (auto& c : f.containers) {
+    if (c.size() != n) state.SkipWithError("entries left behind");
+  }
 }
 
 // Lookup hits while a second thread releases objects: every 16th lookup replaces one batch

@@ -2,6 +2,9 @@
 // "<op>/base" (see bench_support.hpp) beside its std::weak_ptr baseline:
 //   ref.lock                ref::lock() of a live object     vs weak_ptr::lock()
 //   ref.lock_dead           ... of a dead object             vs weak_ptr::lock()
+//   ref.lock_tracked        ref::lock() of a live object the cycle collector tracks (its type
+//                           has traverse: the lock reads the collector's verdict)
+//                                                            vs weak_ptr::lock()
 //   ref.copy                copy + destroy a ref             vs weak_ptr copy + destroy
 //   ref.create              ref(obj), canonical ref exists   vs weak_ptr(obj)
 //   ref.create_first        ref(obj), no ref yet (makes and drops the canonical one)
@@ -49,6 +52,25 @@ void lock(benchmark::State& state, Side side, bool alive) {
   auto obj = make<widget>(side);
   weak_t<Side, widget> handle(obj);
   if (!alive) obj.reset();
+  for (auto _ : state) {
+    auto p = handle.lock();
+    benchmark::DoNotOptimize(p);
+  }
+}
+
+// Tracked by weakref::gc when made by weakref::make_shared (it has traverse).
+struct tracked_widget {
+  std::shared_ptr<tracked_widget> next;
+  template <class V>
+  void traverse(V& visit) {
+    visit(next);
+  }
+};
+
+template <class Side>
+void lock_tracked(benchmark::State& state, Side side) {
+  auto obj = make<tracked_widget>(side);
+  weak_t<Side, tracked_widget> handle(obj);
   for (auto _ : state) {
     auto p = handle.lock();
     benchmark::DoNotOptimize(p);
@@ -215,6 +237,7 @@ void callback_ref_floor(benchmark::State& state, Side) {
 void register_benchmarks() {
   register_pair("ref.lock", [](auto& s, auto side) { lock(s, side, true); });
   register_pair("ref.lock_dead", [](auto& s, auto side) { lock(s, side, false); });
+  register_pair("ref.lock_tracked", [](auto& s, auto side) { lock_tracked(s, side); });
   register_pair("ref.copy", [](auto& s, auto side) { copy(s, side); });
   register_pair("ref.create", [](auto& s, auto side) { create(s, side, true, false); });
   register_pair("ref.create_first", [](auto& s, auto side) { create(s, side, false, false); });

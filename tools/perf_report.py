@@ -61,6 +61,8 @@ OPS = {
     "ref.create_callback": ("core", "`ref(obj, callback)`", "`std::weak_ptr(obj)`", None),
     "ref.lock": ("core", "`ref::lock()` live", "`std::weak_ptr::lock()`", (1.10, None)),
     "ref.lock_dead": ("core", "`ref::lock()` dead", "`std::weak_ptr::lock()` dead", None),
+    "ref.lock_tracked": ("core", "`ref::lock()` live, object tracked by `weakref::gc`",
+                         "`std::weak_ptr::lock()`", None),
     "ref.copy": ("core", "`ref` copy + destroy", "`std::weak_ptr` copy + destroy", None),
     "proxy.access": ("core", "`proxy->get()`", "lock, throw if dead, `get()`", None),
     "weak_method.call": ("core", "`weak_method` call", "lock, call if alive", None),
