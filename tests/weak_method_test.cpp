@@ -47,6 +47,7 @@ struct Widget {
   void take_string(std::string&& s) { text = std::move(s); }
   void write_to(int& out) const { out = value; }
   std::unique_ptr<int> boxed() const { return std::make_unique<int>(value); }
+  std::string&& moved_text() { return std::move(text); }
   // Drops `owner` (the last strong reference outside) and reports whether ~Widget ran by then.
   bool drop_owner(std::shared_ptr<Widget>* owner) {
     owner->reset();
@@ -162,7 +163,7 @@ TEST(weak_method, deduces_a_base_class_method_through_a_derived_pointer) {
   EXPECT_EQ(base_only(1), std::nullopt);
 }
 
-TEST(weak_method, result_is_optional_bool_or_optional_reference_wrapper) {
+TEST(weak_method, result_is_optional_bool_optional_reference_wrapper_or_moved_value) {
   auto w = weakref::make_shared<Widget>(1);
   weakref::weak_method get(w, &Widget::get);
   weakref::weak_method set(w, &Widget::set);
@@ -175,6 +176,9 @@ TEST(weak_method, result_is_optional_bool_or_optional_reference_wrapper) {
   static_assert(
       std::is_same_v<decltype(const_slot()), std::optional<std::reference_wrapper<const int>>>);
   static_assert(std::is_same_v<decltype(boxed()), std::optional<std::unique_ptr<int>>>);
+  // An rvalue reference result is moved out while the call holds the object.
+  weakref::weak_method moved_text(w, &Widget::moved_text);
+  static_assert(std::is_same_v<decltype(moved_text()), std::optional<std::string>>);
 
   EXPECT_TRUE(set(4));
   EXPECT_EQ(w->value, 4);
@@ -187,6 +191,9 @@ TEST(weak_method, result_is_optional_bool_or_optional_reference_wrapper) {
   auto b = boxed();
   ASSERT_TRUE(b.has_value() && *b);
   EXPECT_EQ(**b, 9);
+  w->text = std::string(40, 'x');  // longer than the small-string buffer: moving empties it
+  EXPECT_EQ(moved_text(), std::optional<std::string>(std::string(40, 'x')));
+  EXPECT_TRUE(w->text.empty());
 }
 
 TEST(weak_method, returns_nullopt_or_false_once_dead_without_calling) {

@@ -31,8 +31,9 @@ namespace weakref {
 // weakref::weak_method<T, R, Args...>
 //
 // Calls `method` on the object if it is alive. The result is std::optional<R> (std::nullopt
-// when the object died), bool for R = void (whether it ran), and
-// std::optional<std::reference_wrapper<X>> for R = X&.
+// when the object died), bool for R = void (whether it ran),
+// std::optional<std::reference_wrapper<X>> for R = X&, and std::optional<X> for R = X&& (the
+// value is moved out while the call still holds the object: a reference into it could outlive it).
 // Equality: same object (owner identity) and same method, before and after death.
 // Each weak_method is its own weak reference object (counted by getweakrefcount), never shared.
 template <class T, class R, class... Args>
@@ -42,8 +43,9 @@ class weak_method {
   using const_method_type = R (T::*)(Args...) const;
   using result_type = std::conditional_t<
       std::is_void_v<R>, bool,
-      std::optional<std::conditional_t<std::is_reference_v<R>,
-                                       std::reference_wrapper<std::remove_reference_t<R>>, R>>>;
+      std::optional<std::conditional_t<std::is_lvalue_reference_v<R>,
+                                       std::reference_wrapper<std::remove_reference_t<R>>,
+                                       std::remove_cv_t<std::remove_reference_t<R>>>>>;
 
   // Throws type_error if `obj` is empty or was not made by weakref::make_shared.
   // A const method may be bound through a pointer to const (std::shared_ptr<const T>); a
