@@ -606,7 +606,7 @@ class gc_collector {
         snapshot_.push_back(entry{r, std::move(hold), count, count - 1});  // -1: the hold
       }
     }
-    record_to_header_ = gc_registry::instance().header_offset.load(std::memory_order_relaxed) +
+    record_to_header_ = gc_registry::header_offset.load(std::memory_order_relaxed) +
                         static_cast<std::ptrdiff_t>(sizeof(gc_record));
   }
 

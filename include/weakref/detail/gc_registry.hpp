@@ -184,7 +184,8 @@ struct gc_registry {
   gc_shard shards[shard_count];
   // The object_header's offset inside std::shared_ptr's control block, learnt from the first
   // tracked object and checked on every other: the record is found from the header by it.
-  std::atomic<std::ptrdiff_t> header_offset{-1};
+  // Constant-initialized, outside instance(): every tracked lock reads it.
+  WEAKREF_PROCESS_WIDE static inline constinit std::atomic<std::ptrdiff_t> header_offset{-1};
   std::atomic<std::uint32_t> next_shard{0};
   // Automatic collection (gc::enable) once the tracked allocations since the last collection
   // (the shards' counts) reach the threshold (0: never).
@@ -224,13 +225,13 @@ struct gc_registry {
 WEAKREF_PROCESS_WIDE inline thread_local std::size_t gc_garbage_deaths_here = 0;
 
 inline gc_record& gc_record_of(const object_header& header) noexcept {
-  auto offset = gc_registry::instance().header_offset.load(std::memory_order_relaxed);
+  auto offset = gc_registry::header_offset.load(std::memory_order_relaxed);
   auto* at = const_cast<std::byte*>(reinterpret_cast<const std::byte*>(&header));
   return *reinterpret_cast<gc_record*>(at - offset - sizeof(gc_record));
 }
 
 inline object_header& gc_header_of(gc_record& record) noexcept {
-  auto offset = gc_registry::instance().header_offset.load(std::memory_order_relaxed);
+  auto offset = gc_registry::header_offset.load(std::memory_order_relaxed);
   auto* at = reinterpret_cast<std::byte*>(&record) + sizeof(gc_record) + offset;
   return *reinterpret_cast<object_header*>(at);
 }
