@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -437,6 +439,91 @@ TEST_F(GcIntrospection, QueriesFromATraverseThrowAndCollectFromAQueryReturnsZero
   weakref::gc::get_referrers(c);
   ASSERT_FALSE(inner.empty());  // the traverse ran, and each collect() from it gave 0
   EXPECT_EQ(std::count(inner.begin(), inner.end(), 0u), static_cast<long>(inner.size()));
+}
+
+// get_referents runs no analysis, but its traverse is a query's all the same: a query from it
+// throws (it would run the same traverse again, inside itself) and a collect() returns 0.
+struct counted_querying {
+  int calls = 0;
+  std::vector<std::string> errors;
+  template <class V>
+  void traverse(V&) {
+    ++calls;
+    try {
+      weakref::gc::find_garbage();  // would run this traverse again
+    } catch (const std::logic_error& e) {
+      errors.push_back(e.what());
+    }
+  }
+};
+
+TEST_F(GcIntrospection, GetReferentsRunsItsTraverseAsAQueryDoes) {
+  auto q = weakref::make_shared<counted_querying>();
+  weakref::gc::get_referents(q);
+  EXPECT_EQ(q->calls, 1);
+  ASSERT_EQ(q->errors.size(), 1u);
+  EXPECT_NE(q->errors[0].find("introspection from a traverse"), std::string::npos);
+
+  std::vector<std::size_t> inner;
+  auto c = weakref::make_shared<collecting>(collecting{&inner});
+  event_log log;
+  {
+    auto garbage = make_node(log, "garbage");
+    garbage->next = garbage;
+  }
+  weakref::gc::get_referents(c);
+  EXPECT_EQ(inner, (std::vector<std::size_t>{0}));
+  EXPECT_EQ(weakref::gc::collect(), 1u);
+}
+
+// get_referents and get_referrers read a weak_key_map's value while holding its key. A key whose
+// last other owner goes meanwhile (on another thread) dies once the traverse has returned, not
+// inside it, under the lock a traverse may take.
+int map_owner_traversing = 0;
+int key_died_traversing = -1;
+struct map_key {
+  ~map_key() { key_died_traversing = map_owner_traversing; }
+};
+std::atomic<int> value_phase{0};
+struct pausing_value {
+  std::shared_ptr<mesh> geometry;
+  template <class V>
+  void traverse(V& visit) {
+    if (value_phase.load() == 1) {  // the first read: the other thread drops the key meanwhile
+      value_phase.store(2);
+      while (value_phase.load() != 3) std::this_thread::yield();
+    }
+    visit(geometry);
+  }
+};
+struct map_owner {
+  weakref::weak_key_map<map_key, pausing_value> map;
+  template <class V>
+  void traverse(V& visit) {
+    ++map_owner_traversing;
+    visit(map);
+    --map_owner_traversing;
+  }
+};
+
+TEST_F(GcIntrospection, AKeyHeldWhileAQueryReadsItsValueDiesAfterTheTraverse) {
+  auto run = [](auto query) {
+    auto owner = weakref::make_shared<map_owner>();
+    auto key = weakref::make_shared<map_key>();
+    owner->map[key] = pausing_value{std::make_shared<mesh>()};
+    key_died_traversing = -1;
+    value_phase.store(1);
+    std::thread dropper([&] {
+      while (value_phase.load() != 2) std::this_thread::yield();
+      key.reset();
+      value_phase.store(3);
+    });
+    query(owner);
+    dropper.join();
+    return key_died_traversing;  // -1: alive; 0: died outside the owner's traverse
+  };
+  EXPECT_EQ(run([](const auto& owner) { weakref::gc::get_referents(owner); }), 0);
+  EXPECT_EQ(run([](const auto& owner) { weakref::gc::get_referrers(owner); }), 0);
 }
 
 // get_referrers walks each thread's tracked objects in chunks (of 32), resuming after the last

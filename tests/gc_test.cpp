@@ -140,6 +140,62 @@ TEST(gc, every_garbage_destructor_finds_its_own_edges_cleared) {
   EXPECT_EQ(uncleared, 0);
 }
 
+// Rule (1) has traverse take the lock its object's writers take; a destructor may take it too
+// (to leave an index the lock guards). The collector lets go of what a garbage object's traverse
+// showed only after that traverse returned: no destructor runs inside it. `scene_locked` stands
+// for such a lock (a std::mutex locked twice on one thread would hang the test instead).
+bool scene_locked = false;
+int destroyed_under_the_lock = 0;
+int destroyed = 0;
+void note_destruction() {
+  ++destroyed;
+  if (scene_locked) ++destroyed_under_the_lock;
+}
+struct scene_leaf {  // untracked: only garbage owns it
+  ~scene_leaf() { note_destruction(); }
+};
+struct scene_key {};
+struct locking_node {
+  std::shared_ptr<locking_node> next;
+  std::shared_ptr<scene_leaf> leaf = std::make_shared<scene_leaf>();
+  std::vector<std::shared_ptr<scene_leaf>> leaves{std::make_shared<scene_leaf>(),
+                                                  std::make_shared<scene_leaf>()};
+  std::optional<std::shared_ptr<scene_leaf>> maybe_leaf = std::make_shared<scene_leaf>();
+  weakref::weak_key_map<scene_key, std::shared_ptr<scene_leaf>> side_table;
+  ~locking_node() { note_destruction(); }
+  template <class V>
+  void traverse(V& visit) {
+    scene_locked = true;
+    visit(next);
+    visit(leaf);
+    visit(leaves);
+    visit(maybe_leaf);
+    visit(side_table);
+    scene_locked = false;
+  }
+};
+
+TEST(gc, no_destructor_runs_inside_the_traverse_of_the_garbage_that_held_its_object) {
+  weakref::gc::collect();
+  auto key = weakref::make_shared<scene_key>();  // alive: its values are the maps' to release
+  {
+    std::vector<std::shared_ptr<locking_node>> ring;
+    for (int i = 0; i < 3; ++i) ring.push_back(weakref::make_shared<locking_node>());
+    for (int i = 0; i < 3; ++i) {
+      ring[i]->next = ring[(i + 1) % 3];
+      ring[i]->side_table[key] = std::make_shared<scene_leaf>();
+    }
+    auto pair_a = weakref::make_shared<locking_node>();
+    auto pair_b = weakref::make_shared<locking_node>();
+    pair_a->next = pair_b;
+    pair_b->next = pair_a;
+  }
+  destroyed = destroyed_under_the_lock = 0;
+  EXPECT_EQ(weakref::gc::collect(), 5u);
+  EXPECT_EQ(destroyed, 5 * 5 + 3);  // each node and its 4 leaves; 3 side-table values
+  EXPECT_EQ(destroyed_under_the_lock, 0);
+}
+
 TEST(gc, an_object_alive_from_outside_and_all_it_reaches_are_not_touched) {
   event_log log;
   auto [a, b] = make_pair_cycle(log, "a", "b");

@@ -39,8 +39,9 @@
 // What collect() frees: the tracked objects that no owner outside the tracked objects keeps
 // alive (CPython's algorithm: each object's use count minus the strong edges traverse shows
 // from other tracked objects; what has owners left, and all it reaches, is alive). It frees
-// them by releasing the strong edges their traverse shows (shared_ptrs reset, containers
-// cleared), so their destructors run as for any shared_ptr death, on the collecting thread.
+// them by releasing the strong edges their traverse shows (shared_ptrs emptied, containers
+// cleared), so their destructors run as for any shared_ptr death, on the collecting thread,
+// after that traverse has returned (not under a lock it takes).
 // Before that, as in CPython 3.11: every weakref::ref / proxy / weak_method / container entry
 // of the garbage reads dead, then the callbacks run of those weak references that are not
 // garbage themselves (a ref held only by garbage never calls back), finalizers included.
@@ -283,7 +284,8 @@ inline bool remove_callback(std::size_t id) {
 // The objects obj holds strong references to, as its traverse shows them (Python's
 // gc.get_referents): each std::shared_ptr it visits, in visit order, tracked or not, the
 // values of the weak containers it visits included. Empty for a type without traverse (an
-// untracked object of a type with traverse is visited all the same). O(obj's edges).
+// untracked object of a type with traverse is visited all the same). O(obj's edges). Takes no
+// lock; a weak_key_map key is held while its value is read and let go of after the traverse.
 template <class T>
 std::vector<std::shared_ptr<const void>> get_referents(const std::shared_ptr<T>& obj) {
   std::vector<std::shared_ptr<const void>> result;
@@ -292,11 +294,13 @@ std::vector<std::shared_ptr<const void>> get_referents(const std::shared_ptr<T>&
     result.push_back(edge.copy());
   };
   auto* header = std::get_deleter<detail::object_header>(obj);
-  if (header && header->tracked()) {
-    detail::gc_inspector::references_of(detail::gc_record_of(*header), collect);
-  } else if constexpr (detail::is_traversable<std::remove_cv_t<T>>) {
-    detail::gc_inspector::references_of_object(const_cast<std::remove_cv_t<T>&>(*obj), collect);
-  }
+  detail::gc_inspector::referents([&] {
+    if (header && header->tracked()) {
+      detail::gc_inspector::references_of(detail::gc_record_of(*header), collect);
+    } else if constexpr (detail::is_traversable<std::remove_cv_t<T>>) {
+      detail::gc_inspector::references_of_object(const_cast<std::remove_cv_t<T>&>(*obj), collect);
+    }
+  });
   return result;
 }
 

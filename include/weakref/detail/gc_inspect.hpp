@@ -175,6 +175,7 @@ class gc_inspector {
     sink.f = &f;
     gc::visitor visit(gc::visitor::mode::inspect, &sink);
     run(visit);
+    visit.let_go_of_held_keys();
   }
   template <class F>
   static void references_of(const gc_record& record, F f) {
@@ -190,6 +191,22 @@ class gc_inspector {
   template <class T, class F>
   static void references_of_object(T& object, F f) {
     inspect(f, [&](gc::visitor& visit) { visit(object); });
+  }
+
+  // get_referents(obj): f for each reference obj's traverse shows (see references_of), without
+  // the collector's lock but flagged as a query's traverse is: a collect() from it returns 0,
+  // and a query from it throws (it would run this traverse again, inside itself).
+  template <class Inspect>
+  static void referents(Inspect inspect_references) {
+    gc_busy_scope busy;
+    struct collecting {
+      bool outer = std::exchange(gc_collecting_here, true);
+      ~collecting() { gc_collecting_here = outer; }
+      collecting() = default;
+      collecting(const collecting&) = delete;
+      collecting& operator=(const collecting&) = delete;
+    } flag;
+    inspect_references();
   }
 
   // holder(slot, via) for each strong edge to `target`: from the tracked object at `slot` (via
@@ -267,6 +284,7 @@ class gc_inspector {
     gc::visitor seeking(target, &sink);
     gc_collector::for_each_held([&](const gc_record& record, std::shared_ptr<const void>& hold) {
       gc_collector::traverse(record, seeking);
+      seeking.let_go_of_held_keys();
       if (std::exchange(sink.found_here, 0) != 0) result.push_back(std::move(hold));  // once
     });
     return result;

@@ -14,6 +14,7 @@
 #include <typeinfo>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "weakref/detail/gc_ephemeron.hpp"
 #include "weakref/detail/gc_registry.hpp"
@@ -137,9 +138,12 @@ namespace weakref::gc {
 // std::variant of those, nested; scalars (raw pointers included: they own nothing) and ranges
 // of scalars are ignored. Anything else does not compile.
 //
-// NOTE: collect() also uses traverse to break garbage cycles: it resets every shared_ptr it
+// NOTE: collect() also uses traverse to break garbage cycles: it empties every shared_ptr it
 // visits and clears every container it visits (edges or not: a garbage object's destructor
-// finds its visited members already released), so visit members as non-const lvalues. An
+// finds its visited members already released), so visit members as non-const lvalues. What a
+// shared_ptr held is let go after the traverse returns, outside any lock it takes; what
+// clearing a container destroys beyond that (elements of a set, a map's keys, a
+// weak_value_map's keys) is destroyed inside it. An
 // edge reached only through const (a const member, a container visited as const, a traverse
 // declared const, or elements you iterate yourself as const) is counted but cannot be released:
 // a garbage cycle held only by such edges is not freed (collection_info::uncollectable).
@@ -158,6 +162,12 @@ class visitor {
   // For the weak containers: each entry is a weak reference the container holds.
   void weakref_gc_weak_(detail::weakref_node& entry) {
     if (mode_ == mode::count) sink_->weak(entry);
+  }
+  // For the weak containers: keeps a key held while its value is read until the traverse has
+  // returned. Letting go of it there could run its destructor, callbacks and finalizers inside
+  // the traverse, under whatever lock the traverse takes.
+  void weakref_gc_hold_key_(std::shared_ptr<const void> key) {
+    held_keys_.push_back(std::move(key));
   }
   // For the weak containers: the value at position `i` of their entries.
   template <class E>
@@ -185,7 +195,7 @@ class visitor {
   template <class E>
   void visit_shared_ptr(E& edge) {
     if (mode_ == mode::clear) {
-      if constexpr (!std::is_const_v<E>) edge.reset();
+      if constexpr (!std::is_const_v<E>) clear_edge(edge);
       return;
     }
     if (!edge) return;
@@ -201,6 +211,19 @@ class visitor {
       sink_->reference(detail::gc_edge_ref(edge), tracked ? header : nullptr, path_);
     } else if constexpr (!std::is_const_v<E>) {  // steal
       if (tracked && sink_->room()) sink_->steal(std::shared_ptr<const void>(std::move(edge)));
+    }
+  }
+
+  // Clearing: the edge leaves the member now, and goes to the collector, which lets go of it
+  // once the traverse has returned: a destructor that letting go runs may take a lock the
+  // traverse holds (rule (1) in gc.hpp). Reset here only when the collector has no room left.
+  template <class E>
+  void clear_edge(E& edge) noexcept {
+    if (!edge) return;
+    if (sink_ && sink_->room()) {
+      sink_->steal(std::shared_ptr<const void>(std::move(edge)));
+    } else {
+      edge.reset();
     }
   }
 
@@ -238,11 +261,14 @@ class visitor {
       // A weak container. Stealing takes edges out of values without running destructors: a
       // container's entries are left to it. Counting and inspecting change nothing, so a const
       // one is read as any other (its edges are counted, and never released).
+      auto& container = const_cast<plain&>(edge);
       if constexpr (writable) {
-        if (mode_ == mode::clear) return edge.clear();
+        if (mode_ == mode::clear) {
+          container.weakref_gc_traverse_(*this, true);  // the values' edges out first
+          return edge.clear();
+        }
       }
       if (mode_ == mode::clear || mode_ == mode::steal) return;
-      auto& container = const_cast<plain&>(edge);
       if constexpr (requires { container.weakref_gc_ephemerons_(); }) {
         if (mode_ == mode::count) {
           container.weakref_gc_traverse_(*this, false);
@@ -265,7 +291,10 @@ class visitor {
     } else if constexpr (std::ranges::range<E>) {
       if constexpr (!std::is_scalar_v<std::ranges::range_value_t<E>>) {
         if constexpr (writable && requires { edge.clear(); }) {
-          if (mode_ == mode::clear) return edge.clear();
+          if (mode_ == mode::clear) {
+            for (auto& element : edge) visit(element);  // the elements' edges out first
+            return edge.clear();
+          }
         }
         if (mode_ != mode::inspect) {
           for (auto& element : edge) visit(element);
@@ -283,8 +312,12 @@ class visitor {
     }
   }
 
+  // After a traverse has returned (outside its locks): the keys weakref_gc_hold_key_ kept.
+  void let_go_of_held_keys() noexcept { held_keys_.clear(); }
+
   mode mode_;
   detail::gc_edge_sink* sink_;
+  std::vector<std::shared_ptr<const void>> held_keys_;
   std::string_view name_;  // counting: the name of the member being visited
   std::string path_;       // inspecting: the names from the object to the member, "a.b[2]"
   const std::shared_ptr<const void>* sought_ = nullptr;  // seeking

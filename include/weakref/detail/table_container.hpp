@@ -93,8 +93,11 @@ class table_container {
       if constexpr (requires { n->fields().key; }) visit.weakref_gc_element_(i, n->fields().key);
       if constexpr (requires { n->fields().value; }) {
         if (!values) continue;
-        std::shared_ptr<typename node::element_type> key;  // held while the value is read
-        if (hold_keys && !(key = n->lock_element())) continue;
+        if (hold_keys) {  // held while the value is read, let go after the traverse
+          auto key = n->lock_element();
+          if (!key) continue;
+          visit.weakref_gc_hold_key_(std::move(key));
+        }
         visit.weakref_gc_element_(i, n->fields().value);
       }
     }
