@@ -971,24 +971,9 @@ class gc_collector {
     late_owners.release_all();
     if (garbage_count_ == 0) return;  // (a reprieve)
     // The edges a clearing traverse takes out, let go of after it returns (see clear_edge).
-    struct take_edges final : gc_edge_sink {
-      std::vector<std::shared_ptr<const void>>* taken;
-      bool room() noexcept override {
-        if (taken->size() < taken->capacity()) return true;
-        try {
-          taken->reserve(std::max<std::size_t>(16, 2 * taken->capacity()));
-          return true;
-        } catch (...) {
-          return false;  // the visitor resets the edge in place
-        }
-      }
-      void steal(std::shared_ptr<const void>&& edge) noexcept override {
-        taken->push_back(std::move(edge));
-      }
-    } taking;
     std::vector<std::shared_ptr<const void>> taken;
-    taking.taken = &taken;
-    gc::visitor clearing(gc::visitor::mode::clear, &taking);
+    gc::visitor clearing(gc::visitor::mode::clear, nullptr);
+    clearing.taken_ = &taken;
     auto deaths = gc_garbage_deaths_here;
     // Each object cleared, then let go (CPython's delete_garbage): it dies once the last garbage
     // edge to it is let go of, after its own clear, so every destructor finds its object

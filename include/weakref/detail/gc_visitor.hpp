@@ -2,6 +2,7 @@
 // called with, and the test for "tracked": a type with traverse.
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <memory>
@@ -220,10 +221,18 @@ class visitor {
   template <class E>
   void clear_edge(E& edge) noexcept {
     if (!edge) return;
-    if (sink_ && sink_->room()) {
-      sink_->steal(std::shared_ptr<const void>(std::move(edge)));
+    if (taken_ && (taken_->size() < taken_->capacity() || grow_taken())) {
+      taken_->emplace_back(std::move(edge));
     } else {
       edge.reset();
+    }
+  }
+  [[gnu::noinline]] bool grow_taken() noexcept {
+    try {
+      taken_->reserve(std::max<std::size_t>(16, 2 * taken_->capacity()));
+      return true;
+    } catch (...) {
+      return false;
     }
   }
 
@@ -318,6 +327,7 @@ class visitor {
   mode mode_;
   detail::gc_edge_sink* sink_;
   std::vector<std::shared_ptr<const void>> held_keys_;
+  std::vector<std::shared_ptr<const void>>* taken_ = nullptr;  // clearing: the edges taken out
   std::string_view name_;  // counting: the name of the member being visited
   std::string path_;       // inspecting: the names from the object to the member, "a.b[2]"
   const std::shared_ptr<const void>* sought_ = nullptr;  // seeking
