@@ -481,8 +481,16 @@ TEST_F(GcIntrospection, GetReferentsRunsItsTraverseAsAQueryDoes) {
 // inside it, under the lock a traverse may take.
 int map_owner_traversing = 0;
 int key_died_traversing = -1;
+bool key_query_threw = false;
 struct map_key {
-  ~map_key() { key_died_traversing = map_owner_traversing; }
+  ~map_key() {
+    key_died_traversing = map_owner_traversing;
+    try {
+      (void)weakref::gc::find_garbage();  // an ordinary death: queries are allowed
+    } catch (const std::logic_error&) {
+      key_query_threw = true;
+    }
+  }
 };
 std::atomic<int> value_phase{0};
 struct pausing_value {
@@ -512,6 +520,7 @@ TEST_F(GcIntrospection, AKeyHeldWhileAQueryReadsItsValueDiesAfterTheTraverse) {
     auto key = weakref::make_shared<map_key>();
     owner->map[key] = pausing_value{std::make_shared<mesh>()};
     key_died_traversing = -1;
+    key_query_threw = false;
     value_phase.store(1);
     std::thread dropper([&] {
       while (value_phase.load() != 2) std::this_thread::yield();
@@ -523,6 +532,8 @@ TEST_F(GcIntrospection, AKeyHeldWhileAQueryReadsItsValueDiesAfterTheTraverse) {
     return key_died_traversing;  // -1: alive; 0: died outside the owner's traverse
   };
   EXPECT_EQ(run([](const auto& owner) { weakref::gc::get_referents(owner); }), 0);
+  EXPECT_FALSE(key_query_threw);  // after get_referents' traverse: an ordinary death
+  // (get_referrers' walk lets go of it as of the objects it held: a query there throws.)
   EXPECT_EQ(run([](const auto& owner) { weakref::gc::get_referrers(owner); }), 0);
 }
 

@@ -76,6 +76,49 @@ TEST(gc_out_of_memory, a_failed_allocation_abandons_the_collection_or_fails_noth
   EXPECT_EQ(completed, 3);  // and with enough memory it completes
 }
 
+// Once the garbage is condemned, freeing it allocates nothing: the room a clearing traverse
+// takes edges out into (to let go of them after the traverse returns, outside any lock it takes)
+// was reserved before. Here allocation fails from the callbacks on (they run before clearing).
+bool leaf_owner_traversing = false;
+int leaves_destroyed = 0;
+int leaves_destroyed_traversing = 0;
+struct oom_leaf {
+  ~oom_leaf() {
+    ++leaves_destroyed;
+    if (leaf_owner_traversing) ++leaves_destroyed_traversing;
+  }
+};
+struct leaf_owner {
+  std::shared_ptr<leaf_owner> next;
+  std::shared_ptr<oom_leaf> a = std::make_shared<oom_leaf>();
+  std::shared_ptr<oom_leaf> b = std::make_shared<oom_leaf>();
+  template <class V>
+  void traverse(V& visit) {
+    leaf_owner_traversing = true;
+    visit(next);
+    visit(a);
+    visit(b);
+    leaf_owner_traversing = false;
+  }
+};
+
+TEST(gc_out_of_memory, clearing_the_garbage_needs_no_allocation) {
+  weakref::gc::collect();
+  auto first = weakref::make_shared<leaf_owner>();
+  auto second = weakref::make_shared<leaf_owner>();
+  first->next = second;
+  second->next = first;
+  weakref::ref<leaf_owner> watch(first, [] { allocations_before_failure = 0; });
+  first.reset();
+  second.reset();
+  leaves_destroyed = leaves_destroyed_traversing = 0;
+  auto freed = weakref::gc::collect();
+  allocations_before_failure = -1;
+  EXPECT_EQ(freed, 2u);
+  EXPECT_EQ(leaves_destroyed, 4);
+  EXPECT_EQ(leaves_destroyed_traversing, 0);
+}
+
 TEST(gc_out_of_memory, a_failed_allocation_leaves_ephemerons_intact) {
   // The same with a key that only its own weak_key_map value owns: the analysis of the map's
   // ephemerons allocates too, and everything freeing them needs is allocated before the verdict.

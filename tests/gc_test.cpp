@@ -161,6 +161,11 @@ struct locking_node {
   std::vector<std::shared_ptr<scene_leaf>> leaves{std::make_shared<scene_leaf>(),
                                                   std::make_shared<scene_leaf>()};
   std::optional<std::shared_ptr<scene_leaf>> maybe_leaf = std::make_shared<scene_leaf>();
+  // Node containers: a set's elements and a map's keys are const in place.
+  std::set<std::shared_ptr<scene_leaf>> leaf_set{std::make_shared<scene_leaf>(),
+                                                 std::make_shared<scene_leaf>()};
+  std::map<std::shared_ptr<scene_leaf>, std::shared_ptr<scene_leaf>> leaf_map{
+      {std::make_shared<scene_leaf>(), std::make_shared<scene_leaf>()}};
   weakref::weak_key_map<scene_key, std::shared_ptr<scene_leaf>> side_table;
   ~locking_node() { note_destruction(); }
   template <class V>
@@ -170,6 +175,8 @@ struct locking_node {
     visit(leaf);
     visit(leaves);
     visit(maybe_leaf);
+    visit(leaf_set);
+    visit(leaf_map);
     visit(side_table);
     scene_locked = false;
   }
@@ -192,7 +199,7 @@ TEST(gc, no_destructor_runs_inside_the_traverse_of_the_garbage_that_held_its_obj
   }
   destroyed = destroyed_under_the_lock = 0;
   EXPECT_EQ(weakref::gc::collect(), 5u);
-  EXPECT_EQ(destroyed, 5 * 5 + 3);  // each node and its 4 leaves; 3 side-table values
+  EXPECT_EQ(destroyed, 5 * 9 + 3);  // each node and its 8 leaves; 3 side-table values
   EXPECT_EQ(destroyed_under_the_lock, 0);
 }
 

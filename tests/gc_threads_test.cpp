@@ -722,4 +722,73 @@ TEST(gc_threads, scopes_and_collections_on_several_threads_make_progress) {
   for (auto& r : refs) EXPECT_FALSE(r.alive());
   EXPECT_EQ(alive_nodes.load(), before);
 }
+// Freeing garbage destroys a weak_key_map of traversable values it owns (here inside a vector,
+// so clearing the vector destroys it) inside the garbage's clearing traverse, which holds a lock
+// (`scene`) that a live object's traverse takes. Meanwhile a query on another thread walks the
+// maps: it holds their registry's lock and waits for `scene`. The collection took the garbage's
+// maps off the registry for good, so destroying them must not wait for that lock.
+std::mutex scene;  // (not timed_mutex: ThreadSanitizer does not see try_lock_for take it)
+std::atomic<bool> clearing_armed{false};
+std::atomic<bool> query_may_start{false};
+std::atomic<bool> query_waits_for_scene{false};
+std::atomic<bool> query_timed_out{false};
+struct scene_value {
+  std::shared_ptr<int> payload = std::make_shared<int>(1);
+};
+struct map_key {};
+struct maps_owner {  // garbage: a self-cycle owning maps of ephemerons
+  std::shared_ptr<maps_owner> self;
+  std::vector<weakref::weak_key_map<map_key, std::shared_ptr<scene_value>>> maps;
+  template <class V>
+  void traverse(V& visit) {
+    std::lock_guard lock(scene);
+    if (clearing_armed.exchange(false)) {  // the clearing traverse: let the query block on scene
+      while (!query_waits_for_scene.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    visit(self);
+    visit(maps);
+  }
+};
+struct scene_member {  // alive: its traverse takes scene
+  template <class V>
+  void traverse(V&) {
+    query_waits_for_scene = true;
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!scene.try_lock()) {
+      if (std::chrono::steady_clock::now() > give_up) {
+        query_timed_out = true;  // the two threads would have waited for each other
+        return;
+      }
+      std::this_thread::yield();
+    }
+    scene.unlock();
+  }
+};
+
+TEST(gc_threads, destroying_the_garbages_maps_of_ephemerons_waits_for_no_query) {
+  weakref::gc::collect();
+  auto key = weakref::make_shared<map_key>();
+  auto live = weakref::make_shared<scene_member>();
+  {
+    auto owner = weakref::make_shared<maps_owner>();
+    owner->self = owner;
+    owner->maps.resize(2);
+    for (auto& map : owner->maps) map[key] = std::make_shared<scene_value>();
+    weakref::ref<maps_owner> watch(owner, [] {  // runs after the analysis, before clearing
+      query_waits_for_scene = false;
+      clearing_armed = true;
+      query_may_start = true;
+    });
+    owner.reset();
+    std::thread query([&] {
+      while (!query_may_start.load()) std::this_thread::yield();
+      (void)weakref::gc::why_alive(live);  // walks the maps, then runs live's traverse
+    });
+    EXPECT_EQ(weakref::gc::collect(), 1u);
+    query.join();
+  }
+  EXPECT_FALSE(query_timed_out.load());
+}
+
 }  // namespace

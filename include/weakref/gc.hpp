@@ -294,13 +294,16 @@ std::vector<std::shared_ptr<const void>> get_referents(const std::shared_ptr<T>&
     result.push_back(edge.copy());
   };
   auto* header = std::get_deleter<detail::object_header>(obj);
-  detail::gc_inspector::referents([&] {
-    if (header && header->tracked()) {
-      detail::gc_inspector::references_of(detail::gc_record_of(*header), collect);
-    } else if constexpr (detail::is_traversable<std::remove_cv_t<T>>) {
-      detail::gc_inspector::references_of_object(const_cast<std::remove_cv_t<T>&>(*obj), collect);
-    }
-  });
+  detail::gc_inspector::referents(
+      [&](gc::visitor& visit) {
+        if (header && header->tracked()) {
+          auto& record = detail::gc_record_of(*header);
+          record.type->traverse(record.object(), visit);
+        } else if constexpr (detail::is_traversable<std::remove_cv_t<T>>) {
+          visit(const_cast<std::remove_cv_t<T>&>(*obj));
+        }
+      },
+      collect);
   return result;
 }
 

@@ -851,6 +851,15 @@ class gc_collector {
     // Everything freeing needs is allocated now, while a failure still leaves nothing condemned.
     census_.reserve(weak_visits_);
     stolen_.reserve(ephemeron_edges_);
+    // Room for the edges of the object with the most (as far as the analysis saw them): a
+    // clearing traverse takes them out, and only if this room runs out does it reset the rest
+    // in place, inside the traverse.
+    std::uint32_t most_edges = 0;
+    for (std::size_t i = 0; i < snapshot_.size(); ++i) {
+      if (unreached(snapshot_[i]))
+        most_edges = std::max(most_edges, edges_begin_[i + 1] - edges_begin_[i]);
+    }
+    taken_.reserve(std::size_t{most_edges} + 16);
     for (auto& t : tables_) {
       if (t.owned && !t.alive) garbage_maps_.push_back(t.map->gc_serial());
     }
@@ -970,10 +979,8 @@ class gc_collector {
     auto& late_owners = gc_registry::instance().late_owners;
     late_owners.release_all();
     if (garbage_count_ == 0) return;  // (a reprieve)
-    // The edges a clearing traverse takes out, let go of after it returns (see clear_edge).
-    std::vector<std::shared_ptr<const void>> taken;
     gc::visitor clearing(gc::visitor::mode::clear, nullptr);
-    clearing.taken_ = &taken;
+    clearing.taken_ = &taken_;  // let go of after each traverse returns (see clear_edge)
     auto deaths = gc_garbage_deaths_here;
     // Each object cleared, then let go (CPython's delete_garbage): it dies once the last garbage
     // edge to it is let go of, after its own clear, so every destructor finds its object
@@ -981,7 +988,7 @@ class gc_collector {
     for (std::uint32_t slot = 0; slot < snapshot_.size(); ++slot) {
       if (snapshot_[slot].outside != entry::condemned) continue;
       traverse_garbage(slot, clearing);
-      taken.clear();
+      taken_.clear();
       snapshot_[slot].hold.reset();
     }
     stolen_.clear();
@@ -1036,7 +1043,7 @@ class gc_collector {
           report_unraisable(std::current_exception(), "weakref::gc traverse");
         }
       }
-      if (garbage_map) registry.take_off(map);  // for good: freed without the lock
+      if (garbage_map) registry.take_off_for_good(map);  // freed without the lock
     });
   }
 
@@ -1083,9 +1090,10 @@ class gc_collector {
   std::size_t ephemeron_edges_ = 0;          // strong edges in ephemeron values (room to steal)
   std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
-  std::size_t garbage_count_ = 0;            // entries condemned
-  std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending
-  std::size_t weak_visits_ = 0;              // weak handles the analysis saw
+  std::vector<std::shared_ptr<const void>> taken_;  // edges a clearing traverse took out
+  std::size_t garbage_count_ = 0;                   // entries condemned
+  std::vector<std::uint32_t> weak_holders_;         // snapshot slots, ascending
+  std::size_t weak_visits_ = 0;                     // weak handles the analysis saw
   std::vector<weakref_node*> census_;
   weakref_node* calls_ = nullptr;  // the garbage's weak references to call back, in one chain
   std::size_t examined_ = 0;

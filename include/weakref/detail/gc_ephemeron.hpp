@@ -4,6 +4,7 @@
 // maps that no tracked object owns.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -59,6 +60,10 @@ class gc_ephemeron_table {
   gc_ephemeron_table* prev_ = nullptr;  // on the registry's list, under its lock
   gc_ephemeron_table* next_ = nullptr;
   std::uint64_t serial_ = 0;
+  // Taken off the list by a collection that found it garbage: its destruction (inside a
+  // clearing traverse, maybe under a lock another thread's analysis waits for while it holds
+  // the registry's) needs no lock.
+  std::atomic<bool> unlisted_for_good_{false};
 };
 
 struct gc_ephemeron_registry {
@@ -95,6 +100,10 @@ struct gc_ephemeron_registry {
     if (map.next_) map.next_->prev_ = map.prev_;
     map.prev_ = map.next_ = nullptr;
     --linked;
+  }
+  void take_off_for_good(gc_ephemeron_table& map) noexcept {  // under the lock
+    take_off(map);
+    map.unlisted_for_good_.store(true, std::memory_order_release);
   }
 };
 
@@ -167,6 +176,7 @@ inline void gc_ephemeron_table::link() noexcept {
 }
 
 inline void gc_ephemeron_table::unlink() noexcept {
+  if (unlisted_for_good_.load(std::memory_order_acquire)) return;
   if (gc_maps_walked_here) gc_map_changed_during_walk();
   auto& registry = gc_ephemeron_registry::instance();
   std::lock_guard guard(registry.lock);

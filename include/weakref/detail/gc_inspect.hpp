@@ -188,25 +188,28 @@ class gc_inspector {
       run.tables_[eph.table].map->gc_visit_value(eph.position, visit);
     });
   }
-  template <class T, class F>
-  static void references_of_object(T& object, F f) {
-    inspect(f, [&](gc::visitor& visit) { visit(object); });
-  }
 
-  // get_referents(obj): f for each reference obj's traverse shows (see references_of), without
-  // the collector's lock but flagged as a query's traverse is: a collect() from it returns 0,
-  // and a query from it throws (it would run this traverse again, inside itself).
-  template <class Inspect>
-  static void referents(Inspect inspect_references) {
-    gc_busy_scope busy;
-    struct collecting {
-      bool outer = std::exchange(gc_collecting_here, true);
-      ~collecting() { gc_collecting_here = outer; }
-      collecting() = default;
-      collecting(const collecting&) = delete;
-      collecting& operator=(const collecting&) = delete;
-    } flag;
-    inspect_references();
+  // get_referents(obj): f for each reference that traverse(visitor) shows, without the
+  // collector's lock but flagged as a query's traverse is: a collect() from it returns 0, and a
+  // query from it throws (it would run this traverse again, inside itself). The keys held to
+  // read weak_key_map values are let go of after the flags are down: their deaths are ordinary.
+  template <class Traverse, class F>
+  static void referents(Traverse traverse, F f) {
+    each_reference<F> sink;
+    sink.f = &f;
+    gc::visitor visit(gc::visitor::mode::inspect, &sink);
+    {
+      gc_busy_scope busy;
+      struct collecting {
+        bool outer = std::exchange(gc_collecting_here, true);
+        ~collecting() { gc_collecting_here = outer; }
+        collecting() = default;
+        collecting(const collecting&) = delete;
+        collecting& operator=(const collecting&) = delete;
+      } flag;
+      traverse(visit);
+    }
+    visit.let_go_of_held_keys();
   }
 
   // holder(slot, via) for each strong edge to `target`: from the tracked object at `slot` (via

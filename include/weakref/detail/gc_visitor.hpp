@@ -142,9 +142,9 @@ namespace weakref::gc {
 // NOTE: collect() also uses traverse to break garbage cycles: it empties every shared_ptr it
 // visits and clears every container it visits (edges or not: a garbage object's destructor
 // finds its visited members already released), so visit members as non-const lvalues. What a
-// shared_ptr held is let go after the traverse returns, outside any lock it takes; what
-// clearing a container destroys beyond that (elements of a set, a map's keys, a
-// weak_value_map's keys) is destroyed inside it. An
+// shared_ptr held is let go of after the traverse returns, outside any lock it takes (node
+// containers' elements are extracted, so set elements and map keys too); only container
+// elements themselves (a struct in a vector, a weak_value_map's keys) are destroyed inside it. An
 // edge reached only through const (a const member, a container visited as const, a traverse
 // declared const, or elements you iterate yourself as const) is counted but cannot be released:
 // a garbage cycle held only by such edges is not freed (collection_info::uncollectable).
@@ -167,7 +167,13 @@ class visitor {
   // For the weak containers: keeps a key held while its value is read until the traverse has
   // returned. Letting go of it there could run its destructor, callbacks and finalizers inside
   // the traverse, under whatever lock the traverse takes.
-  void weakref_gc_hold_key_(std::shared_ptr<const void> key) {
+  // Room first (it may throw), so that a key once locked is always kept.
+  void weakref_gc_room_for_key_() {
+    if (held_keys_.size() == held_keys_.capacity()) {
+      held_keys_.reserve(std::max<std::size_t>(8, 2 * held_keys_.capacity()));
+    }
+  }
+  void weakref_gc_hold_key_(std::shared_ptr<const void>&& key) noexcept {
     held_keys_.push_back(std::move(key));
   }
   // For the weak containers: the value at position `i` of their entries.
@@ -236,6 +242,29 @@ class visitor {
     }
   }
 
+  // Clearing a range: its elements' edges out first (a node container's elements are taken out
+  // of it, as sets' elements and maps' keys are const in place), then what is left is destroyed.
+  template <class R>
+  void clear_range(R& range) {
+    try {
+      if constexpr (requires { range.extract(range.begin()).key(); }) {
+        while (!range.empty()) {
+          auto node = range.extract(range.begin());
+          visit(node.key());
+          visit(node.mapped());
+        }
+      } else if constexpr (requires { range.extract(range.begin()).value(); }) {
+        while (!range.empty()) visit(range.extract(range.begin()).value());
+      } else {
+        for (auto& element : range) visit(element);
+      }
+    } catch (...) {
+      range.clear();  // an element's traverse threw: the rest goes in place
+      throw;
+    }
+    range.clear();
+  }
+
   template <class E>
   void visit_named(std::string_view name, E& edge) {
     if (mode_ != mode::inspect) {
@@ -300,10 +329,7 @@ class visitor {
     } else if constexpr (std::ranges::range<E>) {
       if constexpr (!std::is_scalar_v<std::ranges::range_value_t<E>>) {
         if constexpr (writable && requires { edge.clear(); }) {
-          if (mode_ == mode::clear) {
-            for (auto& element : edge) visit(element);  // the elements' edges out first
-            return edge.clear();
-          }
+          if (mode_ == mode::clear) return clear_range(edge);
         }
         if (mode_ != mode::inspect) {
           for (auto& element : edge) visit(element);

@@ -94,6 +94,7 @@ class table_container {
       if constexpr (requires { n->fields().value; }) {
         if (!values) continue;
         if (hold_keys) {  // held while the value is read, let go after the traverse
+          visit.weakref_gc_room_for_key_();
           auto key = n->lock_element();
           if (!key) continue;
           visit.weakref_gc_hold_key_(std::move(key));
