@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -201,6 +202,41 @@ TEST(gc, no_destructor_runs_inside_the_traverse_of_the_garbage_that_held_its_obj
   EXPECT_EQ(weakref::gc::collect(), 5u);
   EXPECT_EQ(destroyed, 5 * 9 + 3);  // each node and its 8 leaves; 3 side-table values
   EXPECT_EQ(destroyed_under_the_lock, 0);
+}
+
+// An unordered container is cleared without hashing its elements again: a hash may read a
+// member of its element that the collection has already cleared.
+struct named_peer;
+struct by_name {
+  std::size_t operator()(const std::shared_ptr<named_peer>& p) const noexcept;
+};
+struct named_peer {
+  std::shared_ptr<const std::string> name;
+  std::unordered_set<std::shared_ptr<named_peer>, by_name> peers;
+  template <class V>
+  void traverse(V& visit) {
+    visit(name);
+    visit(peers);
+  }
+};
+std::size_t by_name::operator()(const std::shared_ptr<named_peer>& p) const noexcept {
+  return p->name ? std::hash<std::string>()(*p->name) : 0;
+}
+
+TEST(gc, an_unordered_container_is_cleared_without_hashing_its_elements) {
+  {
+    std::vector<std::shared_ptr<named_peer>> peers;
+    for (int i = 0; i < 8; ++i) {
+      peers.push_back(weakref::make_shared<named_peer>());
+      peers.back()->name = std::make_shared<const std::string>("peer " + std::to_string(i * 7919));
+    }
+    for (auto& a : peers) {
+      for (auto& b : peers) {
+        if (a != b) a->peers.insert(b);
+      }
+    }
+  }
+  EXPECT_EQ(weakref::gc::collect(), 8u);
 }
 
 TEST(gc, an_object_alive_from_outside_and_all_it_reaches_are_not_touched) {

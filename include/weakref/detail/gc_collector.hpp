@@ -480,6 +480,7 @@ class gc_collector {
   struct table_state {
     gc_ephemeron_table* map;
     std::uint32_t first = 0, last = 0;  // its ephemerons: ephemerons_[first, last)
+    std::size_t value_edges = 0;        // shared_ptrs in its values, tracked or not
     bool owned = false;                 // a traverse (or another map's value) holds it
     bool alive = false;                 // reached: a root, or its holder was reached
   };
@@ -628,15 +629,20 @@ class gc_collector {
     edges_.clear();
     edges_.reserve(snapshot_.size());  // one each, typically
     edges_begin_.resize(snapshot_.size() + 1);
+    shared_edges_.resize(snapshot_.size());
     for (std::size_t i = 0; i < snapshot_.size(); ++i) {
       edges_begin_[i] = static_cast<std::uint32_t>(edges_.size());
       subtract.current = static_cast<std::uint32_t>(i);
+      auto seen = counting.shared_seen_;
       traverse(*snapshot_[i].record, counting);
+      shared_edges_[i] = static_cast<std::uint32_t>(
+          std::min<std::size_t>(counting.shared_seen_ - seen, std::uint32_t{0xffffffff}));
       if (edges_.size() > std::uint32_t{0xffffffff}) throw std::bad_alloc();  // indexed by 32 bits
     }
     edges_begin_[snapshot_.size()] = static_cast<std::uint32_t>(edges_.size());
     subtract.current = no_slot;
     for (auto& t : tables_) {
+      auto before_values = counting.shared_seen_;
       t.first = static_cast<std::uint32_t>(ephemerons_.size());
       auto index = static_cast<std::uint32_t>(&t - tables_.data());
       for (std::size_t i = 0, n = t.map->gc_entry_count(); i < n; ++i) {
@@ -652,6 +658,7 @@ class gc_collector {
         t.map->gc_visit_value(i, counting);
       }
       t.last = static_cast<std::uint32_t>(ephemerons_.size());
+      t.value_edges = counting.shared_seen_ - before_values;
     }
     // A count below zero means more edges were seen than the object has owners. A traverse
     // that visits an edge twice does that, but so does a synchronized writer on another thread
@@ -851,19 +858,23 @@ class gc_collector {
     // Everything freeing needs is allocated now, while a failure still leaves nothing condemned.
     census_.reserve(weak_visits_);
     stolen_.reserve(ephemeron_edges_);
-    // Room for the edges of the object with the most (as far as the analysis saw them): a
-    // clearing traverse takes them out, and only if this room runs out does it reset the rest
-    // in place, inside the traverse.
-    std::uint32_t most_edges = 0;
-    for (std::size_t i = 0; i < snapshot_.size(); ++i) {
-      if (unreached(snapshot_[i]))
-        most_edges = std::max(most_edges, edges_begin_[i + 1] - edges_begin_[i]);
-    }
-    taken_.reserve(std::size_t{most_edges} + 16);
+    std::size_t garbage_map_edges = 0;  // cleared with the garbage that owns those maps
     for (auto& t : tables_) {
-      if (t.owned && !t.alive) garbage_maps_.push_back(t.map->gc_serial());
+      if (t.owned && !t.alive) {
+        garbage_maps_.push_back(t.map->gc_serial());
+        garbage_map_edges += t.value_edges;
+      }
     }
     std::sort(garbage_maps_.begin(), garbage_maps_.end());
+    // Room for every shared_ptr the garbage object with the most showed, tracked or not, and
+    // for the values of the garbage's maps of ephemerons (cleared with their owner): a clearing
+    // traverse takes them out, and only if more turn up (edges stored since) and this room runs
+    // out does it reset the rest in place, inside the traverse.
+    std::uint32_t most_edges = 0;
+    for (std::size_t i = 0; i < snapshot_.size(); ++i) {
+      if (unreached(snapshot_[i])) most_edges = std::max(most_edges, shared_edges_[i]);
+    }
+    taken_.reserve(std::size_t{most_edges} + garbage_map_edges + 16);
     // In blocks, so that a block's counts are read again while its objects are still in cache.
     // Each candidate's count is read after its own "pending", which is all a lock needs.
     constexpr std::size_t block = 64;
@@ -1091,6 +1102,7 @@ class gc_collector {
   std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
   std::vector<std::shared_ptr<const void>> taken_;  // edges a clearing traverse took out
+  std::vector<std::uint32_t> shared_edges_;         // each slot's shared_ptrs, tracked or not
   std::size_t garbage_count_ = 0;                   // entries condemned
   std::vector<std::uint32_t> weak_holders_;         // snapshot slots, ascending
   std::size_t weak_visits_ = 0;                     // weak handles the analysis saw

@@ -142,9 +142,10 @@ namespace weakref::gc {
 // NOTE: collect() also uses traverse to break garbage cycles: it empties every shared_ptr it
 // visits and clears every container it visits (edges or not: a garbage object's destructor
 // finds its visited members already released), so visit members as non-const lvalues. What a
-// shared_ptr held is let go of after the traverse returns, outside any lock it takes (node
-// containers' elements are extracted, so set elements and map keys too); only container
-// elements themselves (a struct in a vector, a weak_value_map's keys) are destroyed inside it. An
+// shared_ptr held is let go of after the traverse returns, outside any lock it takes (ordered
+// node containers' elements are extracted, so set elements and map keys too); container
+// elements themselves (a struct in a vector, a weak_value_map's keys), and an unordered
+// container's const elements and keys, are destroyed inside it. An
 // edge reached only through const (a const member, a container visited as const, a traverse
 // declared const, or elements you iterate yourself as const) is counted but cannot be released:
 // a garbage cycle held only by such edges is not freed (collection_info::uncollectable).
@@ -206,6 +207,7 @@ class visitor {
       return;
     }
     if (!edge) return;
+    ++shared_seen_;  // (counting: the room clearing may need)
     if (mode_ == mode::seek) {
       if (!edge.owner_before(*sought_) && !sought_->owner_before(edge)) sink_->found();
       return;
@@ -242,18 +244,21 @@ class visitor {
     }
   }
 
-  // Clearing a range: its elements' edges out first (a node container's elements are taken out
-  // of it, as sets' elements and maps' keys are const in place), then what is left is destroyed.
+  // Clearing a range: its elements' edges out first (an ordered node container's elements are
+  // taken out of it, as sets' elements and maps' keys are const in place; not an unordered
+  // one's: extracting may hash, and a hash may read members already cleared), then what is left
+  // is destroyed.
   template <class R>
   void clear_range(R& range) {
+    constexpr bool ordered_nodes = requires { typename R::key_compare; };
     try {
-      if constexpr (requires { range.extract(range.begin()).key(); }) {
+      if constexpr (ordered_nodes && requires { range.extract(range.begin()).key(); }) {
         while (!range.empty()) {
           auto node = range.extract(range.begin());
           visit(node.key());
           visit(node.mapped());
         }
-      } else if constexpr (requires { range.extract(range.begin()).value(); }) {
+      } else if constexpr (ordered_nodes && requires { range.extract(range.begin()).value(); }) {
         while (!range.empty()) visit(range.extract(range.begin()).value());
       } else {
         for (auto& element : range) visit(element);
@@ -354,8 +359,9 @@ class visitor {
   detail::gc_edge_sink* sink_;
   std::vector<std::shared_ptr<const void>> held_keys_;
   std::vector<std::shared_ptr<const void>>* taken_ = nullptr;  // clearing: the edges taken out
-  std::string_view name_;  // counting: the name of the member being visited
-  std::string path_;       // inspecting: the names from the object to the member, "a.b[2]"
+  std::size_t shared_seen_ = 0;  // non-null shared_ptrs visited, tracked or not
+  std::string_view name_;        // counting: the name of the member being visited
+  std::string path_;             // inspecting: the names from the object to the member, "a.b[2]"
   const std::shared_ptr<const void>* sought_ = nullptr;  // seeking
 };
 
