@@ -629,14 +629,13 @@ class gc_collector {
     edges_.clear();
     edges_.reserve(snapshot_.size());  // one each, typically
     edges_begin_.resize(snapshot_.size() + 1);
-    shared_edges_.resize(snapshot_.size());
+    most_shared_edges_ = 0;
     for (std::size_t i = 0; i < snapshot_.size(); ++i) {
       edges_begin_[i] = static_cast<std::uint32_t>(edges_.size());
       subtract.current = static_cast<std::uint32_t>(i);
       auto seen = counting.shared_seen_;
       traverse(*snapshot_[i].record, counting);
-      shared_edges_[i] = static_cast<std::uint32_t>(
-          std::min<std::size_t>(counting.shared_seen_ - seen, std::uint32_t{0xffffffff}));
+      most_shared_edges_ = std::max(most_shared_edges_, counting.shared_seen_ - seen);
       if (edges_.size() > std::uint32_t{0xffffffff}) throw std::bad_alloc();  // indexed by 32 bits
     }
     edges_begin_[snapshot_.size()] = static_cast<std::uint32_t>(edges_.size());
@@ -866,15 +865,13 @@ class gc_collector {
       }
     }
     std::sort(garbage_maps_.begin(), garbage_maps_.end());
-    // Room for every shared_ptr the garbage object with the most showed, tracked or not, and
-    // for the values of the garbage's maps of ephemerons (cleared with their owner): a clearing
-    // traverse takes them out, and only if more turn up (edges stored since) and this room runs
-    // out does it reset the rest in place, inside the traverse.
-    std::uint32_t most_edges = 0;
-    for (std::size_t i = 0; i < snapshot_.size(); ++i) {
-      if (unreached(snapshot_[i])) most_edges = std::max(most_edges, shared_edges_[i]);
-    }
-    taken_.reserve(std::size_t{most_edges} + garbage_map_edges + 16);
+    // Room for every shared_ptr that the object with the most showed, tracked or not (any
+    // object, not only garbage: a count per object would cost the analysis a store each), up to
+    // 2^16, and for the values of the garbage's maps of ephemerons (cleared with their owner).
+    // A clearing traverse takes them out; only if more turn up and growing this room fails does
+    // it reset the rest in place, inside the traverse.
+    taken_.reserve(std::min<std::size_t>(most_shared_edges_, std::size_t{1} << 16) +
+                   garbage_map_edges + 16);
     // In blocks, so that a block's counts are read again while its objects are still in cache.
     // Each candidate's count is read after its own "pending", which is all a lock needs.
     constexpr std::size_t block = 64;
@@ -1102,10 +1099,10 @@ class gc_collector {
   std::vector<std::uint64_t> garbage_maps_;  // serials of the maps held only by garbage
   std::vector<std::shared_ptr<const void>> stolen_;
   std::vector<std::shared_ptr<const void>> taken_;  // edges a clearing traverse took out
-  std::vector<std::uint32_t> shared_edges_;         // each slot's shared_ptrs, tracked or not
-  std::size_t garbage_count_ = 0;                   // entries condemned
-  std::vector<std::uint32_t> weak_holders_;         // snapshot slots, ascending
-  std::size_t weak_visits_ = 0;                     // weak handles the analysis saw
+  std::size_t most_shared_edges_ = 0;        // the most shared_ptrs one object's traverse showed
+  std::size_t garbage_count_ = 0;            // entries condemned
+  std::vector<std::uint32_t> weak_holders_;  // snapshot slots, ascending
+  std::size_t weak_visits_ = 0;              // weak handles the analysis saw
   std::vector<weakref_node*> census_;
   weakref_node* calls_ = nullptr;  // the garbage's weak references to call back, in one chain
   std::size_t examined_ = 0;
