@@ -175,7 +175,6 @@ class gc_inspector {
     sink.f = &f;
     gc::visitor visit(gc::visitor::mode::inspect, &sink);
     run(visit);
-    visit.let_go_of_held_keys();
   }
   template <class F>
   static void references_of(const gc_record& record, F f) {

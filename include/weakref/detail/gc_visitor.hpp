@@ -2,7 +2,6 @@
 // called with, and the test for "tracked": a type with traverse.
 #pragma once
 
-#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <memory>
@@ -169,11 +168,7 @@ class visitor {
   // returned. Letting go of it there could run its destructor, callbacks and finalizers inside
   // the traverse, under whatever lock the traverse takes.
   // Room first (it may throw), so that a key once locked is always kept.
-  void weakref_gc_room_for_key_() {
-    if (held_keys_.size() == held_keys_.capacity()) {
-      held_keys_.reserve(std::max<std::size_t>(8, 2 * held_keys_.capacity()));
-    }
-  }
+  void weakref_gc_room_for_key_() { detail::reserve_one(held_keys_); }
   void weakref_gc_hold_key_(std::shared_ptr<const void>&& key) noexcept {
     held_keys_.push_back(std::move(key));
   }
@@ -237,7 +232,7 @@ class visitor {
   }
   [[gnu::noinline]] bool grow_taken() noexcept {
     try {
-      taken_->reserve(std::max<std::size_t>(16, 2 * taken_->capacity()));
+      detail::reserve_one(*taken_);
       return true;
     } catch (...) {
       return false;

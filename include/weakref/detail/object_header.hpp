@@ -2,6 +2,7 @@
 // the list of weak reference objects (nodes) and the death hook that expires them.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,13 @@ namespace weakref::detail {
 
 class object_header;
 class node_handle;
+
+// Room for one more push_back, growing geometrically (reserve(size() + 1) alone would not): a
+// push_back after it cannot throw.
+template <class T>
+void reserve_one(std::vector<T>& v) {
+  if (v.size() == v.capacity()) v.reserve(std::max<std::size_t>(8, v.size() * 2));
+}
 
 // Defined with the collector (gc_registry.hpp): whether a collection leaves the tracked object
 // of `header` alive (waiting out a decision under way) or condemned it; `locked` says whether

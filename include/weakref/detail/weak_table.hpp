@@ -345,11 +345,6 @@ class weak_table {
     return *inbox_;
   }
 
-  // Room for one more push_back, growing geometrically (reserve(size() + 1) alone would not).
-  static void reserve_one(std::vector<node*>& v) {
-    if (v.size() == v.capacity()) v.reserve(std::max<std::size_t>(8, v.size() * 2));
-  }
-
   // The node for renode(), its fields moved from `old` in one step, or copied where they can be
   // and a move could lose them: an iterator's loop body may hold references to them, or the
   // move may throw midway (a copy that throws leaves the entry's key whole).
