@@ -239,6 +239,49 @@ TEST(gc, an_unordered_container_is_cleared_without_hashing_its_elements) {
   EXPECT_EQ(weakref::gc::collect(), 8u);
 }
 
+// An element's traverse that throws while its garbage owner's range is cleared: the error goes
+// to the unraisable hook, and the rest of the range is cleared all the same. Here the cycle runs
+// through the element that throws: left uncleared, it would keep its owner forever.
+bool throw_while_clearing = false;
+int thrower_leaves_destroyed = 0;
+struct thrower_leaf {
+  ~thrower_leaf() { ++thrower_leaves_destroyed; }
+};
+struct range_owner;
+struct throwing_element {
+  std::shared_ptr<range_owner> back;
+  std::shared_ptr<thrower_leaf> leaf = std::make_shared<thrower_leaf>();
+  template <class V>
+  void traverse(V& visit) {
+    if (throw_while_clearing) throw std::runtime_error("element");
+    visit(back);
+    visit(leaf);
+  }
+};
+struct range_owner {
+  std::vector<throwing_element> elements = std::vector<throwing_element>(3);
+  template <class V>
+  void traverse(V& visit) {
+    visit(elements);
+  }
+};
+
+TEST(gc, a_range_whose_element_traverse_throws_while_clearing_is_cleared_all_the_same) {
+  weakref::gc::collect();
+  unraisable_log unraisable;
+  {
+    auto owner = weakref::make_shared<range_owner>();
+    owner->elements[0].back = owner;
+    weakref::ref<range_owner> watch(owner, [] { throw_while_clearing = true; });  // before clearing
+    owner.reset();
+    thrower_leaves_destroyed = 0;
+    EXPECT_EQ(weakref::gc::collect(), 1u);
+  }
+  throw_while_clearing = false;
+  EXPECT_EQ(thrower_leaves_destroyed, 3);
+  EXPECT_THAT(unraisable.entries, ElementsAre("weakref::gc traverse: element"));
+}
+
 TEST(gc, an_object_alive_from_outside_and_all_it_reaches_are_not_touched) {
   event_log log;
   auto [a, b] = make_pair_cycle(log, "a", "b");
